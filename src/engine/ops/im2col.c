@@ -1,0 +1,129 @@
+/* im2col / col2im for Convolution and Deconvolution: see im2col.h.
+ *
+ * For each (kernel offset, output row) the range of output columns whose
+ * input pixel lies inside the image is computed once, so the inner loops are
+ * plain copies (or adds) with zero fills before and after: no per-element
+ * bounds test.  Work is split over (image, channel) pairs; two pairs never
+ * touch the same column rows or the same image plane, so col2im needs no
+ * atomics. */
+#include "im2col.h"
+
+#include <string.h>
+
+#include "../cpu.h"
+
+void sn_im2col_geom_finish(sn_im2col_geom *g) {
+  g->kprod = g->k[0] * g->k[1] * g->k[2];
+  g->in_size = g->in[0] * g->in[1] * g->in[2];
+  g->out_size = g->out[0] * g->out[1] * g->out[2];
+}
+
+/* Output positions o in [0, n) read input i = o * s + off; the valid ones
+ * (0 <= i < size) are o in [*lo, *hi). */
+static void valid_range(int64_t n, int64_t off, int64_t s, int64_t size, int64_t *lo,
+                        int64_t *hi) {
+  int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+  int64_t b = size - off <= 0 ? 0 : (size - off + s - 1) / s;
+  if (a > n) a = n;
+  if (b > n) b = n;
+  if (b < a) b = a;
+  *lo = a;
+  *hi = b;
+}
+
+#define SN_DEFINE_IM2COL(T, SFX)                                                               \
+  void sn_im2col_##SFX(const sn_im2col_geom *g, const T *img, int64_t img_stride,             \
+                       int64_t nimg, T *col, int64_t ldcol) {                                   \
+    const int64_t C = g->C, ID = g->in[0], IH = g->in[1], IW = g->in[2];                       \
+    const int64_t OD = g->out[0], OH = g->out[1], OW = g->out[2];                              \
+    const int64_t KD = g->k[0], KH = g->k[1], KW = g->k[2];                                    \
+    const int64_t sd = g->s[0], sh = g->s[1], sw = g->s[2];                                    \
+    const int64_t plane = OH * OW, kprod = g->kprod, osz = g->out_size, isz = g->in_size;     \
+    const int64_t total = nimg * C;                                                            \
+    SN_PARALLEL_FOR_COST(total, kprod * osz)                                                   \
+    for (int64_t jc = 0; jc < total; jc++) {                                                   \
+      const int64_t j = jc / C, c = jc % C;                                                    \
+      const T *src = img + j * img_stride + c * isz;                                           \
+      T *rowbase = col + (c * kprod) * ldcol + j * osz;                                        \
+      for (int64_t kd = 0; kd < KD; kd++) {                                                    \
+        int64_t offd = kd * g->d[0] - g->p[0], dlo, dhi;                                       \
+        valid_range(OD, offd, sd, ID, &dlo, &dhi);                                             \
+        for (int64_t kh = 0; kh < KH; kh++) {                                                  \
+          int64_t offh = kh * g->d[1] - g->p[1], hlo, hhi;                                     \
+          valid_range(OH, offh, sh, IH, &hlo, &hhi);                                           \
+          for (int64_t kw = 0; kw < KW; kw++) {                                                \
+            int64_t offw = kw * g->d[2] - g->p[2], wlo, whi;                                   \
+            valid_range(OW, offw, sw, IW, &wlo, &whi);                                         \
+            T *dst = rowbase + ((kd * KH + kh) * KW + kw) * ldcol;                             \
+            if (dlo > 0) memset(dst, 0, sizeof(T) * (size_t)(dlo * plane));                    \
+            for (int64_t od = dlo; od < dhi; od++) {                                           \
+              const T *sp = src + (od * sd + offd) * IH * IW;                                  \
+              T *dp = dst + od * plane;                                                        \
+              if (hlo > 0) memset(dp, 0, sizeof(T) * (size_t)(hlo * OW));                      \
+              for (int64_t oh = hlo; oh < hhi; oh++) {                                         \
+                const T *s = sp + (oh * sh + offh) * IW + offw;                                \
+                T *d = dp + oh * OW;                                                           \
+                for (int64_t ow = 0; ow < wlo; ow++) d[ow] = 0;                                \
+                if (sw == 1) {                                                                 \
+                  for (int64_t ow = wlo; ow < whi; ow++) d[ow] = s[ow];                        \
+                } else {                                                                       \
+                  for (int64_t ow = wlo; ow < whi; ow++) d[ow] = s[ow * sw];                   \
+                }                                                                              \
+                for (int64_t ow = whi; ow < OW; ow++) d[ow] = 0;                               \
+              }                                                                                \
+              if (hhi < OH)                                                                    \
+                memset(dp + hhi * OW, 0, sizeof(T) * (size_t)((OH - hhi) * OW));               \
+            }                                                                                  \
+            if (dhi < OD)                                                                      \
+              memset(dst + dhi * plane, 0, sizeof(T) * (size_t)((OD - dhi) * plane));          \
+          }                                                                                    \
+        }                                                                                      \
+      }                                                                                        \
+    }                                                                                          \
+  }                                                                                            \
+                                                                                               \
+  void sn_col2im_##SFX(const sn_im2col_geom *g, const T *col, int64_t ldcol, int64_t nimg,    \
+                       T *img, int64_t img_stride) {                                            \
+    const int64_t C = g->C, ID = g->in[0], IH = g->in[1], IW = g->in[2];                       \
+    const int64_t OD = g->out[0], OH = g->out[1], OW = g->out[2];                              \
+    const int64_t KD = g->k[0], KH = g->k[1], KW = g->k[2];                                    \
+    const int64_t sd = g->s[0], sh = g->s[1], sw = g->s[2];                                    \
+    const int64_t plane = OH * OW, kprod = g->kprod, osz = g->out_size, isz = g->in_size;     \
+    const int64_t total = nimg * C;                                                            \
+    SN_PARALLEL_FOR_COST(total, kprod * osz)                                                   \
+    for (int64_t jc = 0; jc < total; jc++) {                                                   \
+      const int64_t j = jc / C, c = jc % C;                                                    \
+      T *dimg = img + j * img_stride + c * isz;                                                \
+      const T *rowbase = col + (c * kprod) * ldcol + j * osz;                                  \
+      memset(dimg, 0, sizeof(T) * (size_t)isz);                                                \
+      for (int64_t kd = 0; kd < KD; kd++) {                                                    \
+        int64_t offd = kd * g->d[0] - g->p[0], dlo, dhi;                                       \
+        valid_range(OD, offd, sd, ID, &dlo, &dhi);                                             \
+        for (int64_t kh = 0; kh < KH; kh++) {                                                  \
+          int64_t offh = kh * g->d[1] - g->p[1], hlo, hhi;                                     \
+          valid_range(OH, offh, sh, IH, &hlo, &hhi);                                           \
+          for (int64_t kw = 0; kw < KW; kw++) {                                                \
+            int64_t offw = kw * g->d[2] - g->p[2], wlo, whi;                                   \
+            valid_range(OW, offw, sw, IW, &wlo, &whi);                                         \
+            const T *srow = rowbase + ((kd * KH + kh) * KW + kw) * ldcol;                      \
+            for (int64_t od = dlo; od < dhi; od++) {                                           \
+              T *ip = dimg + (od * sd + offd) * IH * IW;                                       \
+              const T *cp = srow + od * plane;                                                 \
+              for (int64_t oh = hlo; oh < hhi; oh++) {                                         \
+                T *d = ip + (oh * sh + offh) * IW + offw;                                      \
+                const T *s = cp + oh * OW;                                                     \
+                if (sw == 1) {                                                                 \
+                  for (int64_t ow = wlo; ow < whi; ow++) d[ow] += s[ow];                       \
+                } else {                                                                       \
+                  for (int64_t ow = wlo; ow < whi; ow++) d[ow * sw] += s[ow];                  \
+                }                                                                              \
+              }                                                                                \
+            }                                                                                  \
+          }                                                                                    \
+        }                                                                                      \
+      }                                                                                        \
+    }                                                                                          \
+  }
+
+SN_DEFINE_IM2COL(float, f32)
+SN_DEFINE_IM2COL(double, f64)

@@ -1,0 +1,4 @@
+/* Placeholder: the matrix op family is not written yet. */
+#include "../op.h"
+
+const sn_op *const sn_family_matrix[] = {NULL};

@@ -1,0 +1,4 @@
+/* Placeholder: the softmax op family is not written yet. */
+#include "../op.h"
+
+const sn_op *const sn_family_softmax[] = {NULL};

@@ -1,0 +1,4 @@
+library(testthat)
+library(symnet)
+
+test_check("symnet")
