@@ -18,7 +18,30 @@
   X(C_rng_seed, 1)        \
   X(C_mem_live, 0)        \
   X(C_gpu_load, 1)        \
-  X(C_device_check, 1)
+  X(C_device_check, 1)     \
+  X(C_sym_variable, 1)     \
+  X(C_sym_create, 6)       \
+  X(C_sym_group, 1)        \
+  X(C_sym_compose, 3)      \
+  X(C_sym_arguments, 1)    \
+  X(C_sym_aux, 1)          \
+  X(C_sym_outputs, 1)      \
+  X(C_sym_internals, 1)    \
+  X(C_sym_children, 1)     \
+  X(C_sym_get_output, 2)   \
+  X(C_sym_num_outputs, 1)  \
+  X(C_sym_attr_get, 1)     \
+  X(C_sym_attr_set, 3)     \
+  X(C_sym_to_json, 1)      \
+  X(C_sym_from_json, 1)    \
+  X(C_sym_infer, 3)        \
+  X(C_sym_nodes, 1)        \
+  X(C_exec_bind, 8)        \
+  X(C_exec_forward, 2)     \
+  X(C_exec_backward, 2)    \
+  X(C_exec_outputs, 1)     \
+  X(C_exec_stats, 1)       \
+  X(C_nd_copy_into, 2)
 
 #define ARGS0 void
 #define ARGS1 SEXP
@@ -27,6 +50,7 @@
 #define ARGS4 SEXP, SEXP, SEXP, SEXP
 #define ARGS5 SEXP, SEXP, SEXP, SEXP, SEXP
 #define ARGS6 SEXP, SEXP, SEXP, SEXP, SEXP, SEXP
+#define ARGS8 SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP
 #define DECLARE(name, n) SEXP name(ARGS##n);
 CALLS(DECLARE)
 #undef DECLARE

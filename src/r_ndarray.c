@@ -228,8 +228,8 @@ SEXP C_op_info(void) {
   SEXP rnames = PROTECT(Rf_allocVector(STRSXP, nops));
   static const char *fields[] = {"name", "aliases", "doc", "param.name", "param.type", "param.default",
                                  "param.choices", "param.doc", "inputs", "variadic", "outputs",
-                                 "aux", "flags"};
-  const int nf = 13;
+                                 "aux", "flags", "param.required"};
+  const int nf = 14;
   for (int i = 0; i < nops; i++) {
     const sn_op *op = sn_op_at(i);
     sn_params p;
@@ -263,6 +263,9 @@ SEXP C_op_info(void) {
     int naux = sn_op_num_aux(op);
     SET_VECTOR_ELT(e, 11, sn_r_strings((const char **)op->aux, naux));
     SET_VECTOR_ELT(e, 12, Rf_ScalarInteger((int)op->flags));
+    SEXP req = Rf_allocVector(LGLSXP, op->nparams);
+    SET_VECTOR_ELT(e, 13, req);
+    for (int j = 0; j < op->nparams; j++) LOGICAL(req)[j] = op->params[j].dflt == NULL;
     Rf_setAttrib(e, R_NamesSymbol, en);
     SET_VECTOR_ELT(res, i, e);
     SET_STRING_ELT(rnames, i, Rf_mkChar(op->name));

@@ -171,7 +171,7 @@ static int nd_take(nd_reader *r, void *dst, uint64_t n, const char *what) {
 }
 
 static int nd_u32(nd_reader *r, uint32_t *v, const char *what) {
-  unsigned char b[4];
+  unsigned char b[4] = {0};
   SN_TRY(nd_take(r, b, 4, what));
   *v = nd_get_u32(b);
   return SN_OK;
@@ -185,7 +185,7 @@ static int nd_i32(nd_reader *r, int32_t *v, const char *what) {
 }
 
 static int nd_u64(nd_reader *r, uint64_t *v, const char *what) {
-  unsigned char b[8];
+  unsigned char b[8] = {0};
   SN_TRY(nd_take(r, b, 8, what));
   *v = nd_get_u64(b);
   return SN_OK;
@@ -193,7 +193,7 @@ static int nd_u64(nd_reader *r, uint64_t *v, const char *what) {
 
 /* Reads ndim dims of width 4 (unsigned, V0) or 8 (signed) into s. */
 static int nd_dims(nd_reader *r, sn_shape *s, int ndim, int width) {
-  unsigned char b[8 * SN_MAX_DIMS];
+  unsigned char b[8 * SN_MAX_DIMS] = {0};
   SN_TRY(nd_take(r, b, (uint64_t)ndim * (uint64_t)width, "the shape"));
   s->ndim = ndim;
   for (int i = 0; i < ndim; i++) {
@@ -322,7 +322,7 @@ void sn_ndlist_free(sn_ndlist *l) {
 }
 
 static int nd_load(nd_reader *r, sn_ndlist *out) {
-  unsigned char head[ND_HEADER_BYTES];
+  unsigned char head[ND_HEADER_BYTES] = {0};
   uint64_t magic, count, nnames;
   sn_ndlist l = {0, NULL, NULL};
   size_t cap = 0;
@@ -536,13 +536,13 @@ static int nd_put(nd_writer *w, const void *p, size_t n) {
 }
 
 static int nd_put_u32w(nd_writer *w, uint32_t v) {
-  unsigned char b[4];
+  unsigned char b[4] = {0};
   nd_put_u32(b, v);
   return nd_put(w, b, 4);
 }
 
 static int nd_put_u64w(nd_writer *w, uint64_t v) {
-  unsigned char b[8];
+  unsigned char b[8] = {0};
   nd_put_u64(b, v);
   return nd_put(w, b, 8);
 }

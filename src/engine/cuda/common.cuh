@@ -1,0 +1,92 @@
+// Shared declarations of the CUDA module (symnet_cuda.so).
+//
+// The module is C++/CUDA and must not include R headers.  It reaches the host
+// (the engine in symnet.so) only through the sn_host_api it receives in
+// symnet_cuda_init: symnet.so is loaded by R with local symbols, so engine
+// functions such as sn_tensor_data cannot be called from here — use the
+// inline helpers below instead.  Errors are reported with snc::host->error
+// (which sets the engine's per-thread message) and returned as status codes;
+// no C++ exception may leave a function the host calls.
+//
+// All work for device d runs on one stream, snc::stream(d): kernels, copies
+// and memsets are ordered on it, which is what lets the caching allocator hand
+// a freed block to the next request without waiting.
+#ifndef SN_CUDA_COMMON_CUH
+#define SN_CUDA_COMMON_CUH
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+#ifdef SN_HAVE_CUDNN
+#include <cudnn.h>
+#endif
+
+extern "C" {
+#include "device.h"
+#include "error.h"
+#include "op.h"
+#include "tensor.h"
+}
+
+#define SNC_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace snc {
+
+// Set once by symnet_cuda_init.
+extern const sn_host_api *host;
+
+// Reports a CUDA runtime error as SN_ERR_DEVICE (SN_ERR_OOM for
+// cudaErrorMemoryAllocation): "<what> failed on gpu(<dev>): <text> (<name>)".
+int cuda_error(cudaError_t e, int dev, const char *what);
+int cublas_error(cublasStatus_t s, int dev, const char *what);
+
+#define SNC_CHECK(expr, dev, what)                              \
+  do {                                                          \
+    cudaError_t snc_e_ = (expr);                                \
+    if (snc_e_ != cudaSuccess) return snc::cuda_error(snc_e_, (dev), (what)); \
+  } while (0)
+
+// Number of devices seen at init.
+int num_devices();
+// Checks dev and makes it current for the calling thread.
+int set_device(int dev);
+// The device's stream (created on first use, non-blocking).
+int stream(int dev, cudaStream_t *out);
+// Library handles bound to the device's stream (created on first use).
+int cublas(int dev, cublasHandle_t *out);
+#ifdef SN_HAVE_CUDNN
+int cudnn(int dev, cudnnHandle_t *out);
+#endif
+
+// Tensor helpers (the engine's own are not reachable from the module).
+inline void *data(const sn_tensor *t) {
+  return t && t->st ? (void *)((char *)t->st->data + t->offset) : nullptr;
+}
+template <typename T> inline T *ptr(const sn_tensor *t) { return (T *)data(t); }
+inline int64_t size(const sn_tensor *t) {
+  int64_t n = 1;
+  for (int i = 0; i < t->shape.ndim; i++) n *= t->shape.dim[i];
+  return n;
+}
+
+// ---- caching allocator (allocator.cu) ----
+int alloc_init(int ndev);
+int dev_alloc(int dev, size_t bytes, void **out);
+int dev_free(int dev, void *p, size_t bytes);
+int64_t dev_live_bytes(int dev);
+int64_t dev_cached_bytes(int dev);
+int dev_release_cached(int dev);
+// "live 1.2 MiB, cached 3.0 MiB" style summary for messages.
+void format_bytes(double bytes, char *buf, size_t n);
+
+// ---- GPU kernels of the op families ----
+// Each engine/cuda/<family>.cu defines
+//   int register_<family>(const sn_host_api *h);
+// calling h->register_kernels("OpName", forward, backward) per op, and is
+// listed in module.cu (kFamilies).
+typedef int (*register_fn)(const sn_host_api *h);
+
+}  // namespace snc
+
+#endif
