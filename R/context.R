@@ -83,3 +83,14 @@ mx.internal.check.device <- function(ctx) {
   .Call(C_device_check, ctx)
   invisible(ctx)
 }
+
+# TRUE when the CUDA module loads and sees a device.
+mx.internal.gpu.available <- function() {
+  isTRUE(tryCatch({
+    mx.internal.check.device(mx.gpu(0))
+    TRUE
+  }, error = function(e) FALSE))
+}
+
+# Bytes of host memory held by engine tensors (exact counter).
+mx.internal.live.bytes <- function() .Call(C_mem_live)

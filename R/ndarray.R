@@ -173,3 +173,34 @@ Ops.MXNDArray <- function(e1, e2) {
   same <- identical(as.numeric(dim(e1)), as.numeric(dim(e2)))
   mx.nd.internal.invoke(if (same) ops[[1]] else ops[[2]], list(e1, e2))
 }
+
+#' Save and load NDArrays
+#'
+#' Uses MXNet's NDArray file format, so parameter files written by MXNet
+#' (`prefix-0010.params`) load here and files written here load in MXNet.
+#' Writes go through a temporary file that is renamed into place.
+#'
+#' @param ndarray An `MXNDArray` or a list of them (named or unnamed).
+#' @param filename The file.
+#' @return `mx.nd.load` returns a list of `MXNDArray`, named when the file
+#'   stores names.
+#' @examples
+#' f <- tempfile(fileext = ".params")
+#' mx.nd.save(list(w = mx.nd.ones(c(2, 3))), f)
+#' as.array(mx.nd.load(f)$w)
+#' @export
+mx.nd.save <- function(ndarray, filename) {
+  if (is.mx.ndarray(ndarray)) ndarray <- list(ndarray)
+  if (!is.list(ndarray) || !all(vapply(ndarray, is.mx.ndarray, TRUE)))
+    stop("ndarray must be an MXNDArray or a list of MXNDArrays", call. = FALSE)
+  nm <- names(ndarray)
+  if (!is.null(nm) && any(is.na(nm) | nm == "")) stop("either every array has a name or none has", call. = FALSE)
+  .Call(C_nd_save, unname(ndarray), nm, path.expand(filename))
+  invisible(NULL)
+}
+
+#' @rdname mx.nd.save
+#' @export
+mx.nd.load <- function(filename) {
+  .Call(C_nd_load, path.expand(filename))
+}

@@ -21,6 +21,7 @@ NULL
 #' @rdname mx.random
 #' @export
 mx.set.seed <- function(seed) {
+  if (!is.numeric(seed) || length(seed) != 1 || is.na(seed)) stop("seed must be a number", call. = FALSE)
   .Call(C_rng_seed, seed)
   invisible(NULL)
 }

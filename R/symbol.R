@@ -310,3 +310,6 @@ mx.symbol.infer.shape <- function(symbol, ...) {
   res$complete <- NULL
   res
 }
+
+# Restarts automatic naming (fullyconnected0, ...), for reproducible names.
+mx.internal.name.reset <- function() invisible(.Call(C_name_reset))

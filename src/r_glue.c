@@ -21,6 +21,11 @@ static void sn_r_tensor_finalize(SEXP x) {
 }
 
 SEXP sn_r_tensor_wrap(sn_tensor *t) {
+  /* R allocations first: if they fail, t is untouched and still the
+   * caller's; the move happens only once nothing can fail. */
+  SEXP ptr = PROTECT(R_MakeExternalPtr(NULL, Rf_install("MXNDArray"), R_NilValue));
+  R_RegisterCFinalizerEx(ptr, sn_r_tensor_finalize, TRUE);
+  Rf_setAttrib(ptr, R_ClassSymbol, Rf_mkString("MXNDArray"));
   sn_tensor *h = malloc(sizeof *h);
   if (!h) {
     sn_tensor_release(t);
@@ -28,9 +33,7 @@ SEXP sn_r_tensor_wrap(sn_tensor *t) {
   }
   *h = *t;
   memset(t, 0, sizeof *t);
-  SEXP ptr = PROTECT(R_MakeExternalPtr(h, Rf_install("MXNDArray"), R_NilValue));
-  R_RegisterCFinalizerEx(ptr, sn_r_tensor_finalize, TRUE);
-  Rf_setAttrib(ptr, R_ClassSymbol, Rf_mkString("MXNDArray"));
+  R_SetExternalPtrAddr(ptr, h);
   UNPROTECT(1);
   return ptr;
 }

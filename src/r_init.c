@@ -41,7 +41,12 @@
   X(C_exec_backward, 2)    \
   X(C_exec_outputs, 1)     \
   X(C_exec_stats, 1)       \
-  X(C_nd_copy_into, 2)
+  X(C_nd_copy_into, 2)     \
+  X(C_nd_save, 3)          \
+  X(C_nd_load, 1)          \
+  X(C_nd_save_raw, 2)      \
+  X(C_nd_load_raw, 1)      \
+  X(C_name_reset, 0)
 
 #define ARGS0 void
 #define ARGS1 SEXP

@@ -66,12 +66,13 @@ SEXP C_nd_from_r(SEXP x, SEXP dim, SEXP dtype, SEXP ctx) {
 SEXP C_nd_to_r(SEXP nd) {
   sn_tensor *t = sn_r_tensor(nd, "x");
   sn_tensor host;
+  if (!t->st) return Rf_allocVector(REALSXP, 0); /* an empty record of a .params file */
   int64_t n = sn_tensor_size(t);
   if (t->dtype == SN_F16) Rf_error("float16 arrays cannot be converted to R; cast them first");
   if (sn_tensor_device(t).type == SN_DEV_CPU && t->dtype == SN_F64) {
     SEXP out = PROTECT(Rf_allocVector(REALSXP, (R_xlen_t)n));
     memcpy(REAL(out), sn_tensor_data(t), (size_t)n * sizeof(double));
-    Rf_setAttrib(out, R_DimSymbol, sn_r_dim_from_shape(&t->shape));
+    if (t->shape.ndim > 0) Rf_setAttrib(out, R_DimSymbol, sn_r_dim_from_shape(&t->shape));
     UNPROTECT(1);
     return out;
   }
@@ -80,12 +81,16 @@ SEXP C_nd_to_r(SEXP nd) {
   memcpy(REAL(out), sn_tensor_data(&host), (size_t)n * sizeof(double));
   sn_tensor_release(&host);
   PROTECT(out);
-  Rf_setAttrib(out, R_DimSymbol, sn_r_dim_from_shape(&t->shape));
+  if (t->shape.ndim > 0) Rf_setAttrib(out, R_DimSymbol, sn_r_dim_from_shape(&t->shape));
   UNPROTECT(1);
   return out;
 }
 
-SEXP C_nd_dim(SEXP nd) { return sn_r_dim_from_shape(&sn_r_tensor(nd, "x")->shape); }
+SEXP C_nd_dim(SEXP nd) {
+  sn_tensor *t = sn_r_tensor(nd, "x");
+  if (!t->st) return Rf_allocVector(INTSXP, 0);
+  return sn_r_dim_from_shape(&t->shape);
+}
 
 SEXP C_nd_ctx(SEXP nd) { return sn_r_context(sn_tensor_device(sn_r_tensor(nd, "x"))); }
 

@@ -294,3 +294,8 @@ SEXP C_sym_nodes(SEXP sym) {
   UNPROTECT(6);
   return out;
 }
+
+SEXP C_name_reset(void) {
+  sn_name_reset();
+  return R_NilValue;
+}

@@ -321,12 +321,41 @@ static int sn_build_steps(sn_executor *ex, const sn_bind_spec *spec, const sn_sh
 }
 
 /* ---- memory planning ---- */
+static size_t sn_align64(size_t x) { return (x + 63) & ~(size_t)63; }
+
 typedef struct {
-  size_t size;
+  size_t offset, size;
   int refs; /* live entries in this block */
 } sn_block;
 
-static size_t sn_align64(size_t x) { return (x + 63) & ~(size_t)63; }
+/* A free block for `need` bytes: the smallest free block that fits; else
+ * the free blocks at the end of the arena merged and grown; else a new
+ * block at the end.  Blocks stay in offset order. */
+static int sn_plan_alloc(sn_block *blocks, int *nblocks, size_t *end, size_t need, int reuse) {
+  int best = -1, n = *nblocks;
+  need = sn_align64(need ? need : 1);
+  if (reuse) {
+    for (int b = 0; b < n; b++)
+      if (blocks[b].refs == 0 && blocks[b].size >= need && (best < 0 || blocks[b].size < blocks[best].size))
+        best = b;
+    if (best >= 0) return best;
+    int m = n;
+    while (m > 0 && blocks[m - 1].refs == 0) m--;
+    if (m < n) {
+      size_t have = *end - blocks[m].offset;
+      blocks[m].size = have > need ? have : need;
+      *nblocks = m + 1;
+      *end = blocks[m].offset + blocks[m].size;
+      return m;
+    }
+  }
+  blocks[n].offset = *end;
+  blocks[n].size = need;
+  blocks[n].refs = 0;
+  *end += need;
+  *nblocks = n + 1;
+  return n;
+}
 
 /* Entries a step reads. */
 static int sn_step_reads(const sn_executor *ex, const sn_step *st, int *ids, int cap) {
@@ -363,6 +392,7 @@ static int sn_plan(sn_executor *ex, int plan) {
   int *last = malloc(sizeof(int) * ((size_t)nent + 1));
   sn_block *blocks = malloc(sizeof *blocks * ((size_t)nent + 1));
   int nblocks = 0;
+  size_t end = 0, peak = 0;
   int *ids = malloc(sizeof(int) * (4 * SN_MAX_IO + 8));
   if (!last || !blocks || !ids) {
     free(last);
@@ -412,21 +442,14 @@ static int sn_plan(sn_executor *ex, int plan) {
       }
       if (src >= 0) {
         e->block = ex->ent[src].block;
+        e->offset = ex->ent[src].offset;
         blocks[e->block].refs++;
         ex->stats.ninplace++;
         continue;
       }
-      int best = -1;
-      if (plan)
-        for (int b = 0; b < nblocks; b++)
-          if (blocks[b].refs == 0 && blocks[b].size >= e->bytes &&
-              (best < 0 || blocks[b].size < blocks[best].size))
-            best = b;
-      if (best < 0) {
-        best = nblocks++;
-        blocks[best].size = sn_align64(e->bytes ? e->bytes : 1);
-        blocks[best].refs = 0;
-      }
+      int best = sn_plan_alloc(blocks, &nblocks, &end, e->bytes, plan);
+      e->offset = blocks[best].offset;
+      if (end > peak) peak = end;
       e->block = best;
       blocks[best].refs++;
     }
@@ -443,21 +466,10 @@ static int sn_plan(sn_executor *ex, int plan) {
       blocks[e->block].refs--;
     }
   }
-  /* Block offsets. */
-  size_t off = 0;
-  size_t *boff = malloc(sizeof(size_t) * ((size_t)nblocks + 1));
-  if (!boff) rc = sn_error(SN_ERR_OOM, "out of memory");
-  for (int b = 0; rc == SN_OK && b < nblocks; b++) {
-    boff[b] = off;
-    rc = sn_add_size(off, blocks[b].size, &off);
-  }
-  for (int e = 0; rc == SN_OK && e < nent; e++)
-    if (ex->ent[e].cls == SN_E_ARENA && ex->ent[e].block >= 0) ex->ent[e].offset = boff[ex->ent[e].block];
-  ex->stats.planned_bytes = off;
+  ex->stats.planned_bytes = peak;
   ex->stats.naive_bytes = naive;
   ex->stats.nentries = nent;
   ex->stats.nsteps = ex->nsteps;
-  free(boff);
   free(last);
   free(blocks);
   free(ids);

@@ -76,16 +76,17 @@ test_that("named and unnamed lists and single arrays round-trip", {
   expect_equal(mx.nd.dtype(r$b), "float64")
   expect_equal(as.array(r$b), b, tolerance = 0)
 
-  mx.nd.save(list(mx.nd.array(1:5), mx.nd.array(b)), out)
+  mx.nd.save(list(mx.nd.array(1:5), mx.nd.array(a)), out)
   r <- mx.nd.load(out)
   expect_null(names(r))
   expect_length(r, 2)
   expect_equal(as.vector(as.array(r[[1]])), 1:5)
 
-  mx.nd.save(mx.nd.array(b), out)
+  mx.nd.save(mx.nd.array(a), out)
   r <- mx.nd.load(out)
   expect_length(r, 1)
-  expect_equal(as.array(r[[1]]), b, tolerance = 1e-6)
+  expect_null(names(r))
+  expect_equal(as.array(r[[1]]), a, tolerance = 1e-6)
 })
 
 test_that("integer dtypes keep their type and values", {

@@ -103,6 +103,35 @@ test_that("max/min propagate NaN; prod handles zeros", {
   expect_true(is.nan(as.vector(op_forward("max", list(x))[[1]])))
   expect_true(is.nan(as.vector(op_forward("min", list(x))[[1]])))
   expect_equal(as.vector(op_forward("prod", list(c(2, 0, 3)))[[1]]), 0)
+  # NaN inside the vectorised part of a long contiguous or strided reduction
+  long <- seq_len(200) / 7
+  long[77] <- NaN
+  for (dt in c("float64", "float32")) {
+    expect_true(is.nan(as.vector(op_forward("max", list(long), dtype = dt)[[1]])))
+    expect_true(is.nan(as.vector(op_forward("min", list(long), dtype = dt)[[1]])))
+    m <- matrix(long, 2, 100) # C (100, 2): reduce the outer axis, NaN in column 1
+    got <- as.vector(op_forward("max", list(m), list(axis = 0), dtype = dt)[[1]])
+    expect_true(is.nan(got[1]))
+    expect_equal(got[2], max(m[2, ]), tolerance = 1e-6)
+  }
+})
+
+test_that("axis=() reduces over everything (MXNet quirk), even with exclude", {
+  x <- array(rnorm(12), c(3, 2, 2))
+  expect_same_array(op_forward("sum", list(x), list(axis = integer(0)))[[1]], array(sum(x), 1))
+  expect_same_array(op_forward("sum", list(x), list(axis = integer(0), exclude = TRUE))[[1]],
+                    array(sum(x), 1))
+  expect_same_array(op_forward("max", list(x), list(keepdims = TRUE))[[1]],
+                    array(max(x), c(1, 1, 1)))
+})
+
+test_that("norm accepts out_dtype equal to the input dtype only", {
+  x <- c(3, 4)
+  expect_equal(as.vector(op_forward("norm", list(x), list(out_dtype = "float64"))[[1]]), 5)
+  expect_equal(as.vector(op_forward("norm", list(x), list(out_dtype = "float32"),
+                                    dtype = "float32")[[1]]), 5)
+  expect_op_error("norm", list(x), list(out_dtype = "float32"), "out_dtype")
+  expect_op_error("norm", list(x), list(out_dtype = "complex"))
 })
 
 test_that("norm matches R for ord 1 and 2 over axes", {

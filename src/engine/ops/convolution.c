@@ -28,16 +28,19 @@
  * back to NCHW); a 1x1 / stride 1 / no pad case with a large grid uses the
  * tensors directly with no column buffer.  Temporary buffers come from the
  * call's workspace (sized by the `workspace` callback). */
+#include <math.h>
 #include <string.h>
-#include <stdlib.h>
 
 #include "../cpu.h"
 #include "../op.h"
 #include "im2col.h"
 
-/* Columns per GEMM we aim for by batching images when the output grid is
- * small. */
-#define SN_CONV_TARGET_COLS 1024
+/* Batching of images per GEMM: at least SN_CONV_MIN_COLS columns (output
+ * positions) per GEMM, more while the float32 column buffer stays within
+ * SN_CONV_COL_BUDGET bytes (cache-sized), at most SN_CONV_MAX_COLS. */
+#define SN_CONV_MIN_COLS 256
+#define SN_CONV_MAX_COLS 4096
+#define SN_CONV_COL_BUDGET (512 * 1024)
 
 enum {
   C_KERNEL, C_STRIDE, C_DILATE, C_PAD, C_NUM_FILTER, C_NUM_GROUP, C_WORKSPACE, C_NO_BIAS,
@@ -390,15 +393,19 @@ static int conv_plan_make(const conv_param *cp, const sn_shape *img, const sn_sh
   int unit = g->kprod == 1;
   for (int i = 0; i < 3; i++) unit = unit && g->s[i] == 1 && g->p[i] == 0;
   unit = unit && g->in_size == g->out_size;
-  if (unit && (pl->Sa >= SN_CONV_TARGET_COLS || pl->N == 1)) {
+  if (unit && (pl->Sa >= SN_CONV_MIN_COLS || pl->N == 1)) {
     pl->direct = 1;
     pl->nb = 1;
     return SN_OK;
   }
-  int64_t TC = getenv("TC") ? atoi(getenv("TC")) : SN_CONV_TARGET_COLS;
-  int64_t nb = (TC + pl->Sa - 1) / pl->Sa;
-  if (nb > pl->N) nb = pl->N;
-  if (nb < 1) nb = 1;
+  const double col_img = 4.0 * (double)pl->Ci * (double)g->kprod * (double)pl->Sa;
+  double want = floor(SN_CONV_COL_BUDGET / col_img);
+  double most = ceil((double)SN_CONV_MAX_COLS / (double)pl->Sa);
+  double least = ceil((double)SN_CONV_MIN_COLS / (double)pl->Sa);
+  if (want > most) want = most;
+  if (want < least) want = least;
+  if (want > (double)pl->N) want = (double)pl->N;
+  int64_t nb = want < 1 ? 1 : (int64_t)want;
   /* per image: the column block plus, when batching, the act block */
   size_t per_img, a, b, cap = (size_t)cp->workspace_mb << 20;
   if (sn_mul_size((size_t)pl->Ci * (size_t)g->kprod, (size_t)pl->Sa, &a) != SN_OK ||

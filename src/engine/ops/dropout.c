@@ -147,40 +147,38 @@ static int dropout_forward(sn_call *c) {
       }
     } else {
       const T sc = (T)scale;
-      if (mask) {
+      if (mn == n) {
+        /* one fused pass: draw, keep the mask, write the output */
+        SN_PARALLEL_FOR_COST(n, 4)
+        for (int64_t i = 0; i < n; i++) {
+          const T m = sn_rand_uniform(seed, (uint64_t)i) < pkeep ? sc : (T)0;
+          if (mask)
+            mask[i] = m;
+          if (y)
+            y[i] = x[i] * m;
+        }
+      } else if (mask) {
         SN_PARALLEL_FOR_COST(mn, 4)
         for (int64_t j = 0; j < mn; j++)
           mask[j] = sn_rand_uniform(seed, (uint64_t)j) < pkeep ? sc : (T)0;
       }
-      if (y) {
-        if (mn == n) {
-          if (mask) {
-            SN_PARALLEL_FOR(n)
-            for (int64_t i = 0; i < n; i++)
-              y[i] = x[i] * mask[i];
-          } else {
-            SN_PARALLEL_FOR_COST(n, 4)
-            for (int64_t i = 0; i < n; i++)
-              y[i] = sn_rand_uniform(seed, (uint64_t)i) < pkeep ? x[i] * sc : (T)0;
-          }
-        } else {
-          const sn_shape *d = &xt->shape;
-          int64_t mstr[SN_MAX_DIMS];
-          mask_strides(d, &ms, mstr);
-          const int64_t last = d->ndim > 0 ? d->dim[d->ndim - 1] : 1;
-          const int64_t rows = last > 0 ? n / last : 0;
-          const int64_t lstep = d->ndim > 0 ? mstr[d->ndim - 1] : 0;
-          SN_PARALLEL_FOR_COST(rows, last * 2)
-          for (int64_t r = 0; r < rows; r++) {
-            const int64_t mb = mask_row_base(r, d, mstr);
-            const T *xr = x + r * last;
-            T *yr = y + r * last;
-            for (int64_t j = 0; j < last; j++) {
-              const int64_t mj = mb + j * lstep;
-              const T mv = mask ? mask[mj]
-                                : (sn_rand_uniform(seed, (uint64_t)mj) < pkeep ? sc : (T)0);
-              yr[j] = xr[j] * mv;
-            }
+      if (y && mn != n) {
+        const sn_shape *d = &xt->shape;
+        int64_t mstr[SN_MAX_DIMS];
+        mask_strides(d, &ms, mstr);
+        const int64_t last = d->ndim > 0 ? d->dim[d->ndim - 1] : 1;
+        const int64_t rows = last > 0 ? n / last : 0;
+        const int64_t lstep = d->ndim > 0 ? mstr[d->ndim - 1] : 0;
+        SN_PARALLEL_FOR_COST(rows, last * 2)
+        for (int64_t r = 0; r < rows; r++) {
+          const int64_t mb = mask_row_base(r, d, mstr);
+          const T *xr = x + r * last;
+          T *yr = y + r * last;
+          for (int64_t j = 0; j < last; j++) {
+            const int64_t mj = mb + j * lstep;
+            const T mv = mask ? mask[mj]
+                              : (sn_rand_uniform(seed, (uint64_t)mj) < pkeep ? sc : (T)0);
+            yr[j] = xr[j] * mv;
           }
         }
       }

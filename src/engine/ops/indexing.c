@@ -81,7 +81,8 @@ static int ix_load(const char *op, const sn_tensor *t, int64_t m, int mode, ixbu
     return sn_error(SN_ERR_TYPE, "%s: index dtype %s is not supported", op, sn_dtype_name(t->dtype));
   if (sn_mul_size((size_t)n, sizeof(int64_t), &b->bytes) != SN_OK)
     return sn_error(SN_ERR_OVERFLOW, "%s: index buffer size overflows", op);
-  b->v = (int64_t *)sn_host_alloc(b->bytes ? b->bytes : 1);
+  if (b->bytes == 0) b->bytes = sizeof(int64_t);
+  b->v = (int64_t *)sn_host_alloc(b->bytes);
   if (!b->v) return sn_error(SN_ERR_OOM, "%s: cannot allocate %zu bytes", op, b->bytes);
   int64_t bad = -1;
   double badv = 0;

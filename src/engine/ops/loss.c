@@ -210,11 +210,14 @@ static int so_forward(sn_call *c) {
       for (int64_t j = 0; j < k; j++)
         if ((double)xl[j * inner] > mx)
           mx = (double)xl[j * inner];
+      for (int64_t j = 0; j < k; j++) {
+        const double e = EXPT(T, (double)xl[j * inner] - mx);
+        sum += e;
+        yl[j * inner] = (T)e;
+      }
+      const T r = (T)(1.0 / sum);
       for (int64_t j = 0; j < k; j++)
-        sum += EXPT(T, (double)xl[j * inner] - mx);
-      const double r = 1.0 / sum;
-      for (int64_t j = 0; j < k; j++)
-        yl[j * inner] = (T)(EXPT(T, (double)xl[j * inner] - mx) * r);
+        yl[j * inner] *= r;
     }
   });
   return SN_OK;

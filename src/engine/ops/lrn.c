@@ -15,6 +15,9 @@
 #include "../cpu.h"
 #include "../op.h"
 
+/* pow in the precision of T */
+#define POWT(T, a, b) (sizeof(T) == sizeof(float) ? (T)powf((float)(a), (float)(b)) : (T)pow((double)(a), (double)(b)))
+
 #define FDISPATCH(dtype, T, ...)                                                       \
   switch (dtype) {                                                                     \
   case SN_F32: {                                                                       \
@@ -103,43 +106,64 @@ static int lrn_forward(sn_call *c) {
   const sn_tensor *xt = c->in[0];
   if (xt->shape.ndim < 2)
     return sn_error(SN_ERR_SHAPE, "LRN: data must have at least 2 dimensions");
-  if (c->nout < 2)
-    return sn_error(SN_ERR_INTERNAL, "LRN: the tmp_norm output is missing");
   int64_t outer, ch, inner;
   lrn_view(&xt->shape, &outer, &ch, &inner);
   const int64_t half = p->v[P_NSIZE].i / 2;
   const double salpha = p->v[P_ALPHA].f / (double)p->v[P_NSIZE].i;
   const double knorm = p->v[P_KNORM].f, beta = p->v[P_BETA].f;
   const int want_out = c->req[0] != SN_REQ_NULL;
-  const int64_t rows = outer * ch;
-  FDISPATCH(xt->dtype, T, {
-    const T *x = SN_PTR(T, xt);
-    T *y = want_out ? SN_PTR(T, c->out[0]) : NULL;
-    T *norm = SN_PTR(T, c->out[1]); /* always computed: the output needs it */
-    SN_PARALLEL_FOR_COST(rows, inner * (2 * half + 3))
-    for (int64_t r = 0; r < rows; r++) {
-      const int64_t o = r / ch, k = r % ch;
-      T *nr = norm + r * inner;
-      for (int64_t j = 0; j < inner; j++)
-        nr[j] = (T)0;
-      const int64_t c0 = k - half < 0 ? 0 : k - half;
-      const int64_t c1 = k + half + 1 > ch ? ch : k + half + 1;
-      for (int64_t cc = c0; cc < c1; cc++) {
-        const T *xc = x + (o * ch + cc) * inner;
+  const int have_norm = c->nout > 1 && c->req[1] != SN_REQ_NULL && c->out[1] && c->out[1]->st;
+  if (!want_out && !have_norm)
+    return SN_OK;
+  const int64_t rows = outer * ch, n = rows * inner;
+  /* The norm goes to the hidden output when it is wanted (training), else to
+   * a temporary. */
+  void *tmp = NULL;
+  size_t tmp_bytes = 0;
+  if (!have_norm) {
+    SN_TRY(sn_mul_size((size_t)(n > 0 ? n : 1), sn_dtype_size(xt->dtype), &tmp_bytes));
+    tmp = sn_host_alloc(tmp_bytes);
+    if (!tmp)
+      return sn_error(SN_ERR_OOM, "LRN: cannot allocate %zu bytes", tmp_bytes);
+  }
+  int rc = SN_OK;
+  switch (xt->dtype) {
+  case SN_F32:
+  case SN_F64: {
+    FDISPATCH(xt->dtype, T, {
+      const T *x = SN_PTR(T, xt);
+      T *y = want_out ? SN_PTR(T, c->out[0]) : NULL;
+      T *norm = have_norm ? SN_PTR(T, c->out[1]) : (T *)tmp;
+      SN_PARALLEL_FOR_COST(rows, inner * (2 * half + 3))
+      for (int64_t r = 0; r < rows; r++) {
+        const int64_t o = r / ch, k = r % ch;
+        T *nr = norm + r * inner;
         for (int64_t j = 0; j < inner; j++)
-          nr[j] += xc[j] * xc[j];
+          nr[j] = (T)0;
+        const int64_t c0 = k - half < 0 ? 0 : k - half;
+        const int64_t c1 = k + half + 1 > ch ? ch : k + half + 1;
+        for (int64_t cc = c0; cc < c1; cc++) {
+          const T *xc = x + (o * ch + cc) * inner;
+          for (int64_t j = 0; j < inner; j++)
+            nr[j] += xc[j] * xc[j];
+        }
+        for (int64_t j = 0; j < inner; j++)
+          nr[j] = (T)(knorm + salpha * (double)nr[j]);
       }
-      for (int64_t j = 0; j < inner; j++)
-        nr[j] = (T)(knorm + salpha * (double)nr[j]);
-    }
-    if (y) {
-      const int64_t n = rows * inner;
-      SN_PARALLEL_FOR_COST(n, 16)
-      for (int64_t i = 0; i < n; i++)
-        y[i] = (T)((double)x[i] * pow((double)norm[i], -beta));
-    }
-  });
-  return SN_OK;
+      if (y) {
+        SN_PARALLEL_FOR_COST(n, 16)
+        for (int64_t i = 0; i < n; i++)
+          y[i] = x[i] * POWT(T, norm[i], -beta);
+      }
+    });
+    break;
+  }
+  default:
+    rc = sn_error(SN_ERR_TYPE, "LRN: dtype %s is not supported", sn_dtype_name(xt->dtype));
+  }
+  if (tmp)
+    sn_host_free(tmp, tmp_bytes);
+  return rc;
 }
 
 static int lrn_backward(sn_call *c) {
@@ -176,7 +200,7 @@ static int lrn_backward(sn_call *c) {
       T *t = (T *)tmp;
       SN_PARALLEL_FOR_COST(n, 16)
       for (int64_t i = 0; i < n; i++)
-        t[i] = (T)((double)g[i] * (double)x[i] * pow((double)norm[i], -beta - 1.0));
+        t[i] = g[i] * x[i] * POWT(T, norm[i], -beta - 1.0);
       const double coef = -2.0 * beta * salpha;
       SN_PARALLEL_FOR_COST(rows, inner * (2 * half + 3))
       for (int64_t r = 0; r < rows; r++) {
@@ -191,7 +215,7 @@ static int lrn_backward(sn_call *c) {
           double s = 0;
           for (int64_t cc = c0; cc < c1; cc++)
             s += (double)t[(o * ch + cc) * inner + j];
-          dr[j] = (T)((double)gr[j] * pow((double)nr[j], -beta) + coef * (double)xr[j] * s);
+          dr[j] = (T)((double)gr[j] * (double)POWT(T, nr[j], -beta) + coef * (double)xr[j] * s);
         }
       }
     });

@@ -202,21 +202,23 @@ typedef void (*rblk_fn)(const void *x, int64_t base, int64_t inner, int64_t r0, 
 #define C_ADD(a, b) ((a) + (b))
 #define C_MUL(a, b) ((a) * (b))
 
-#define DEF_RBLK(NAME, T, UPD, COMB, INIT)                                                  \
+/* LT: the type of the contiguous-case lanes (double for sums and
+ * products, the input type for max/min, which need no rounding). */
+#define DEF_RBLK(NAME, T, LT, UPD, COMB, INIT)                                              \
   static void NAME(const void *xv, int64_t base, int64_t inner, int64_t r0, int64_t r1,      \
                    int64_t i0, int64_t i1, double *restrict acc) {                           \
     const T *restrict x = (const T *)xv + base;                                              \
     if (inner == 1) {                                                                        \
-      double l[RLANES];                                                                      \
-      for (int k = 0; k < RLANES; k++) l[k] = (INIT);                                        \
+      LT l[RLANES];                                                                          \
+      for (int k = 0; k < RLANES; k++) l[k] = (LT)(INIT);                                    \
       int64_t r = r0;                                                                        \
       for (; r + RLANES <= r1; r += RLANES)                                                  \
         RSIMD for (int k = 0; k < RLANES; k++) {                                             \
-          double v = (double)x[r + k];                                                       \
+          LT v = (LT)x[r + k];                                                               \
           l[k] = UPD(l[k], v);                                                               \
         }                                                                                    \
       double a = acc[0];                                                                     \
-      for (int k = 0; k < RLANES; k++) a = COMB(a, l[k]);                                    \
+      for (int k = 0; k < RLANES; k++) a = COMB(a, (double)l[k]);                            \
       for (; r < r1; r++) {                                                                  \
         double v = (double)x[r];                                                             \
         a = UPD(a, v);                                                                       \
@@ -253,14 +255,17 @@ typedef void (*rblk_fn)(const void *x, int64_t base, int64_t inner, int64_t r0, 
     }                                                                                        \
   }
 
-#define DEF_RBLK2(KIND, UPD, COMB, INIT)              \
-  DEF_RBLK(rblk_##KIND##_f32, float, UPD, COMB, INIT) \
-  DEF_RBLK(rblk_##KIND##_f64, double, UPD, COMB, INIT)
+#define DEF_RBLK2(KIND, UPD, COMB, INIT)                      \
+  DEF_RBLK(rblk_##KIND##_f32, float, double, UPD, COMB, INIT) \
+  DEF_RBLK(rblk_##KIND##_f64, double, double, UPD, COMB, INIT)
+#define DEF_RBLK2_T(KIND, UPD, COMB, INIT)                   \
+  DEF_RBLK(rblk_##KIND##_f32, float, float, UPD, COMB, INIT) \
+  DEF_RBLK(rblk_##KIND##_f64, double, double, UPD, COMB, INIT)
 
 DEF_RBLK2(sum, U_SUM, C_ADD, 0.0)
 DEF_RBLK2(prod, U_PROD, C_MUL, 1.0)
-DEF_RBLK2(max, U_MAX, U_MAX, -INFINITY)
-DEF_RBLK2(min, U_MIN, U_MIN, INFINITY)
+DEF_RBLK2_T(max, U_MAX, U_MAX, -INFINITY)
+DEF_RBLK2_T(min, U_MIN, U_MIN, INFINITY)
 DEF_RBLK2(sq, U_SQ, C_ADD, 0.0)
 DEF_RBLK2(abs, U_ABS, C_ADD, 0.0)
 DEF_RBLK2(nzcnt, U_NZCNT, C_ADD, 0.0)
@@ -324,6 +329,7 @@ static int reduce_run(const char *opname, const rplan *pl, int kind, int fin, do
     const int64_t ntile = (inner + RTILE - 1) / RTILE;
     const int64_t units = outer * ntile;
     const int64_t tw = inner < RTILE ? inner : RTILE;
+    (void)tw; /* used by the OpenMP cost clause only */
     if (nthr > 1 && units < nthr && rn >= 2 * nthr && pl->n_in >= 2 * SN_PAR_GRAIN) {
       /* Few outputs: split the reduced axis into chunks, one per thread. */
       const int64_t nch = nthr;
@@ -447,25 +453,32 @@ static int prod_forward(sn_call *c) { return fwd_generic(c, K_PROD, FIN_NONE); }
 static int max_forward(sn_call *c) { return fwd_generic(c, K_MAX, FIN_NONE); }
 static int min_forward(sn_call *c) { return fwd_generic(c, K_MIN, FIN_NONE); }
 
-/* Backward: walks the input in rows of its last collapsed dim; EXPR sets
- * gx[j] from G[oi] (and X/O/aux arrays), oi being the output index. */
-#define RBWD_ROWS(pl, ...)                                                    \
+/* Backward: walks the input in rows of its last collapsed dim, long rows
+ * cut into pieces of RBWD_PIECE elements so that a full reduction's
+ * gradient is still spread over the threads; __VA_ARGS__ sets GX[ii] from
+ * G[oi] (and the X/O/aux arrays), oi being the output index of input ii. */
+#define RBWD_PIECE 8192
+#define RBWD_ROWS(pl, ...)                                                     \
   do {                                                                         \
     const int64_t L_ = (pl)->dim[(pl)->nd - 1];                                \
     const int64_t nrows_ = (pl)->n_in / L_;                                    \
+    const int64_t npc_ = (L_ + RBWD_PIECE - 1) / RBWD_PIECE;                   \
     const int lastred_ = (pl)->red[(pl)->nd - 1];                              \
-    SN_PARALLEL_FOR_COST(nrows_, L_)                                           \
-    for (int64_t q = 0; q < nrows_; q++) {                                     \
+    SN_PARALLEL_FOR_COST(nrows_ * npc_, L_ < RBWD_PIECE ? L_ : RBWD_PIECE)     \
+    for (int64_t pc = 0; pc < nrows_ * npc_; pc++) {                           \
+      const int64_t q = pc / npc_;                                             \
+      const int64_t j0 = (pc % npc_) * RBWD_PIECE;                             \
+      const int64_t j1 = j0 + RBWD_PIECE < L_ ? j0 + RBWD_PIECE : L_;          \
       const int64_t ob = rplan_row_out((pl), q);                               \
       const int64_t jb = q * L_;                                               \
       if (lastred_) {                                                          \
-        for (int64_t j = 0; j < L_; j++) {                                     \
+        for (int64_t j = j0; j < j1; j++) {                                    \
           const int64_t oi = ob;                                               \
           const int64_t ii = jb + j;                                           \
           __VA_ARGS__;                                                         \
         }                                                                      \
       } else {                                                                 \
-        for (int64_t j = 0; j < L_; j++) {                                     \
+        for (int64_t j = j0; j < j1; j++) {                                    \
           const int64_t oi = ob + j;                                           \
           const int64_t ii = jb + j;                                           \
           __VA_ARGS__;                                                         \

@@ -111,13 +111,20 @@ static int softmax_lines_fwd(const sn_tensor *xin, sn_tensor *yout, int64_t oute
           mx = v;
       }
       double sum = 0;
-      for (int64_t j = 0; j < n; j++)
-        sum += EXPT(TI, (sgn * (double)xl[j * inner] - mx) * inv_t);
       if (kind == K_SOFTMAX) {
-        const double r = 1.0 / sum;
+        /* one exp per element: store it, then scale (safe in place: x[j]
+         * is not read again once the maximum is known) */
+        for (int64_t j = 0; j < n; j++) {
+          const double e = EXPT(TI, (sgn * (double)xl[j * inner] - mx) * inv_t);
+          sum += e;
+          yl[j * inner] = (TO)e;
+        }
+        const TO r = (TO)(1.0 / sum);
         for (int64_t j = 0; j < n; j++)
-          yl[j * inner] = (TO)(EXPT(TI, (sgn * (double)xl[j * inner] - mx) * inv_t) * r);
+          yl[j * inner] *= r;
       } else {
+        for (int64_t j = 0; j < n; j++)
+          sum += EXPT(TI, (sgn * (double)xl[j * inner] - mx) * inv_t);
         const double ls = log(sum);
         for (int64_t j = 0; j < n; j++)
           yl[j * inner] = (TO)((sgn * (double)xl[j * inner] - mx) * inv_t - ls);
