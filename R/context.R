@@ -74,7 +74,7 @@ mx.internal.ctx <- function(ctx) {
 
 mx.internal.check.device <- function(ctx) {
   if (ctx$device == "gpu") {
-    path <- file.path(.symnet.env$libdir, "symnet_cuda.so")
+    path <- file.path(.symnet.env$libdir, "cuda", "symnet_cuda.so")
     if (!file.exists(path))
       stop("this symnet was built without CUDA support, so mx.gpu() is not available ",
            "(reinstall with the CUDA toolkit present; see the README)", call. = FALSE)

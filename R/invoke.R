@@ -70,3 +70,13 @@ mx.nd.internal.backward <- function(op, inputs, ograds, params = list()) {
   kv <- mx.internal.params(params)
   .Call(C_nd_backward, op, kv$keys, kv$vals, unname(inputs), ograds)
 }
+
+# Runs `op` writing its visible outputs into the given NDArrays (which may
+# be among the inputs): the in-place form used by optimizers.  These arrays
+# change for every R reference to them.
+mx.nd.internal.invoke.into <- function(op, inputs, outputs, params = list()) {
+  kv <- mx.internal.params(params)
+  if (is.mx.ndarray(outputs)) outputs <- list(outputs)
+  .Call(C_nd_invoke_into, op, kv$keys, kv$vals, unname(inputs), unname(outputs))
+  invisible(outputs)
+}

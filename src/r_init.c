@@ -46,7 +46,19 @@
   X(C_nd_load, 1)          \
   X(C_nd_save_raw, 2)      \
   X(C_nd_load_raw, 1)      \
-  X(C_name_reset, 0)
+  X(C_name_reset, 0)       \
+  X(C_io_arrayiter, 6)     \
+  X(C_io_mnist, 3)         \
+  X(C_io_csv, 6)           \
+  X(C_io_reset, 1)         \
+  X(C_io_next, 1)          \
+  X(C_io_value, 1)         \
+  X(C_io_value_into, 3)    \
+  X(C_io_num_pad, 1)       \
+  X(C_io_drop, 1)          \
+  X(C_io_info, 1)          \
+  X(C_io_have_zlib, 0)     \
+  X(C_nd_invoke_into, 5)
 
 #define ARGS0 void
 #define ARGS1 SEXP

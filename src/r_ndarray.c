@@ -299,3 +299,17 @@ SEXP C_device_check(SEXP ctx) {
   SN_R_TRY(sn_device_check(sn_r_device(ctx)));
   return R_NilValue;
 }
+
+/* Runs an op writing into existing arrays (in-place updates). */
+SEXP C_nd_invoke_into(SEXP name, SEXP keys, SEXP vals, SEXP inputs, SEXP outputs) {
+  const sn_op *op = sn_r_op(name);
+  const char **k, **v;
+  sn_params p;
+  sn_tensor *in[SN_MAX_IO], *out[SN_MAX_IO];
+  int n = sn_r_kv(keys, vals, &k, &v);
+  int nin = sn_r_tensor_list(inputs, in, SN_MAX_IO, 0, "inputs");
+  int nout = sn_r_tensor_list(outputs, out, SN_MAX_IO, 0, "outputs");
+  SN_R_TRY(sn_params_parse(op, n, k, v, &p));
+  SN_R_TRY(sn_invoke_into(op, &p, in, nin, out, nout));
+  return R_NilValue;
+}

@@ -212,3 +212,31 @@ int sn_invoke_backward(const sn_op *op, const sn_params *p, sn_tensor *const *in
   *ngrad = ic.nin;
   return SN_OK;
 }
+
+int sn_invoke_into(const sn_op *op, const sn_params *p, sn_tensor *const *in, int nin,
+                   sn_tensor *const *out, int nout) {
+  sn_icall ic;
+  sn_call c;
+  char a[160], b[160];
+  SN_TRY(sn_device_check(nin > 0 && in[0] ? sn_tensor_device(in[0]) : sn_cpu()));
+  int rc = sn_icall_prepare(op, p, in, nin, sn_cpu(), 0, &ic);
+  if (rc == SN_OK && nout != ic.nvis)
+    rc = sn_error(SN_ERR_ARG, "%s has %d outputs, %d targets given", op->name, ic.nvis, nout);
+  for (int i = 0; rc == SN_OK && i < nout; i++) {
+    if (!sn_shape_equal(&out[i]->shape, &ic.out_shape[i]) || out[i]->dtype != ic.out_type[i])
+      rc = sn_error(SN_ERR_SHAPE, "%s: target %d is %s %s, the output is %s %s", op->name, i + 1,
+                    sn_dtype_name(out[i]->dtype), sn_shape_str(&out[i]->shape, a, sizeof a),
+                    sn_dtype_name(ic.out_type[i]), sn_shape_str(&ic.out_shape[i], b, sizeof b));
+    else if (!sn_device_equal(sn_tensor_device(out[i]), ic.dev))
+      rc = sn_error(SN_ERR_ARG, "%s: target %d is on another device", op->name, i + 1);
+  }
+  if (rc == SN_OK) {
+    sn_tensor *ptr[SN_MAX_IO];
+    for (int i = 0; i < ic.nout; i++) ptr[i] = i < nout ? out[i] : &ic.out[i];
+    sn_icall_fill(p, &ic, 0, &c);
+    c.out = ptr;
+    rc = sn_run_forward(op, &c);
+  }
+  sn_icall_release(&ic);
+  return rc;
+}

@@ -177,6 +177,11 @@ int sn_infer_same_type(const sn_params *p, sn_dtype *in, int nin, sn_dtype *out,
  * when the op has them, are passed as trailing inputs. */
 int sn_invoke(const sn_op *op, const sn_params *p, sn_tensor *const *in, int nin,
               sn_device dev, sn_tensor *out, int *nout);
+/* Like sn_invoke, but writes the visible outputs into existing tensors
+ * (shapes and dtypes must match what inference gives); an output may be
+ * one of the inputs for element-wise ops (in-place optimizer updates). */
+int sn_invoke_into(const sn_op *op, const sn_params *p, sn_tensor *const *in, int nin,
+                   sn_tensor *const *out, int nout);
 /* Imperative gradient (tests, custom training loops): forward with
  * is_train = 1, then backward with ograd (one per visible output, NULL
  * entries allowed) and req WRITE for every non-aux input.  igrad must have

@@ -28,6 +28,21 @@ test_that("Activation forward matches R for every act_type, float64 and float32"
   }
 })
 
+test_that("Activation handles NaN and infinities like MXNet", {
+  x <- c(NaN, -Inf, Inf, -1e6, 1e6, 0)
+  for (dt in c("float64", "float32")) {
+    r <- c(op_forward("Activation", list(x), list(act_type = "relu"), dtype = dt)[[1]])
+    expect_true(is.nan(r[1]))
+    expect_equal(r[-1], c(0, Inf, 0, 1e6, 0))
+    expect_equal(c(op_forward("Activation", list(x[-1]), list(act_type = "tanh"), dtype = dt)[[1]]),
+                 c(-1, 1, -1, 1, 0))
+    expect_equal(c(op_forward("Activation", list(x[-1]), list(act_type = "sigmoid"), dtype = dt)[[1]]),
+                 c(0, 1, 0, 1, 0.5))
+    expect_equal(c(op_forward("Activation", list(x[-1]), list(act_type = "softsign"), dtype = dt)[[1]]),
+                 c(-1, 1, -1e6 / (1 + 1e6), 1e6 / (1 + 1e6), 0), tolerance = 1e-7)
+  }
+})
+
 test_that("Activation gradients match finite differences on three shapes", {
   set.seed(12)
   shapes <- list(7, c(3, 5), c(2, 3, 2, 2))

@@ -84,6 +84,8 @@ test_that("Reshape rejects sizes and codes that do not fit", {
   expect_op_error("Reshape", list(x), list(shape = rev(c(-4, -1, -1, 3))), "both")
   expect_op_error("Reshape", list(x), list(shape = rev(c(-3, -3))), "-3")
   expect_op_error("Reshape", list(x), list(shape = rev(c(-5, 6))), "invalid")
+  expect_op_error("Reshape", list(x), list(shape = rev(c(2^40, 2^40, -1))), "cannot reshape")
+  expect_op_error("Reshape", list(x), list(shape = "(-4, 4611686018427387904, 4, 3)"), "divide")
 })
 
 test_that("Flatten, expand_dims and squeeze move no data", {
@@ -165,6 +167,10 @@ test_that("broadcast_to, broadcast_axis, tile and repeat match R references", {
   expect_op_error("tile", list(m), list(reps = c(0, 2)), "positive")
   expect_op_error("repeat", list(m), list(repeats = 0, axis = 0), "positive")
   expect_op_error("repeat", list(m), list(repeats = 2, axis = 2), "out of range")
+  # sizes that do not fit in 64 bits are errors, not crashes
+  expect_op_error("tile", list(m), list(reps = c(2^40, 2^40)), "too many|64 bits")
+  expect_op_error("tile", list(m), list(reps = "(1, 4611686018427387904)"), "64 bits")
+  expect_op_error("repeat", list(m), list(repeats = "4611686018427387904", axis = 0), "64 bits")
 })
 
 test_that("shape op gradients match finite differences", {
@@ -192,4 +198,50 @@ test_that("shape op gradients match finite differences", {
     op_check_grad("broadcast_to", list(b), list(shape = tgt), seed = 480 + k)
     op_check_grad("broadcast_axis", list(b), list(axis = 0, size = 4), seed = 490 + k)
   }
+})
+
+test_that("view and copy ops inside a bound graph agree with and without memory planning", {
+  # Reshape -> transpose -> expand_dims -> Flatten -> concat -> SliceChannel
+  # -> product -> slice_axis -> tile; the view ops may share storage with
+  # their inputs when the planner allows it.
+  set.seed(44)
+  xv <- array(rnorm(24), c(3, 4, 2))
+  yv <- array(rnorm(6), c(6, 1))
+  ref <- function(xv, yv) {
+    f <- as.vector(t(array(xv, c(4, 6))))
+    cc <- c(f, yv)
+    p <- (cc[1:15] * cc[16:30])[2:13]
+    matrix(c(p, p), 12, 2)
+  }
+  hg <- array(seq_len(24) / 10, c(12, 2))
+  run <- function(plan) {
+    old <- options(symnet.plan.memory = plan)
+    on.exit(options(old))
+    x <- mx.symbol.Variable("x")
+    y <- mx.symbol.Variable("y")
+    r <- mx.symbol.transpose(mx.symbol.Reshape(x, shape = c(4, -1)))
+    f <- mx.symbol.Flatten(mx.symbol.expand_dims(r, axis = 0))
+    s <- mx.symbol.SliceChannel(mx.symbol.concat(list(f, y), num.args = 2, dim = 1),
+                                num_outputs = 2, axis = 1)
+    out <- mx.symbol.tile(mx.symbol.slice_axis(s[[1]] * s[[2]], axis = 1, begin = 1, end = 13),
+                          reps = c(1, 2))
+    ex <- mx.simple.bind(out, mx.cpu(), grad.req = "write", x = c(3, 4, 2), y = c(6, 1))
+    mx.exec.update.arg.arrays(ex, list(x = mx.nd.array(xv), y = mx.nd.array(yv)), match.name = TRUE)
+    mx.exec.forward(ex, is.train = TRUE)
+    mx.exec.backward(ex, list(mx.nd.array(hg)))
+    list(out = as.array(ex$outputs[[1]]), gx = as.array(ex$grad.arrays$x),
+         gy = as.array(ex$grad.arrays$y))
+  }
+  a <- run(TRUE)
+  b <- run(FALSE)
+  expect_equal(a, b)
+  expect_equal(a$out, ref(xv, yv), tolerance = 1e-6)
+  num <- vapply(seq_along(xv), function(i) {
+    xp <- xv
+    xp[i] <- xp[i] + 1e-6
+    xm <- xv
+    xm[i] <- xm[i] - 1e-6
+    (sum(ref(xp, yv) * hg) - sum(ref(xm, yv) * hg)) / 2e-6
+  }, 0)
+  expect_equal(as.vector(a$gx), num, tolerance = 1e-5)
 })

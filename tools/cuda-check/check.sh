@@ -15,7 +15,7 @@ if test -z "$arg"; then
   arg=$(Rscript -e 'cat(system.file("libs", package = "symnet"))' 2>/dev/null)
 fi
 so=$arg
-test -d "$arg" && so="$arg/symnet_cuda.so"
+test -d "$arg" && so="$arg/cuda/symnet_cuda.so"; test -f "$so" || so="$arg/symnet_cuda.so"
 if test ! -f "$so"; then
   echo "cuda-check: $so not found (symnet built without CUDA?)"
   exit 1
@@ -35,7 +35,7 @@ test -z "$missing" || { echo "FAIL: libraries not found:"; echo "$missing"; stat
 ldd "$so" | grep -E 'cublas|cudnn|nccl|cudart' | sed 's/^[[:space:]]*/needs: /'
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cuda-check.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' 0
+trap 'rm -rf "$tmp"' EXIT
 cc=${CC:-cc}
 if ! $cc -std=gnu11 -O1 -I"$top/src/engine" -o "$tmp/smoke" "$top/tools/cuda-check/smoke.c" \
     "$top/src/engine/gpu_loader.c" "$top/src/engine/error.c" -ldl -lpthread; then

@@ -17,10 +17,17 @@
  *          (C,) (or (1,)) over axis 1 of the data; gamma gets a gradient
  *   rrelu  training: slope ~ U(lower_bound, upper_bound) per element, kept
  *          in the hidden output "mask"; inference: (lower+upper)/2.
- * MXNet computes the selu gradient as lambda*(alpha + y) for x <= 0, which is
- * not the derivative (lambda*alpha*e^x = y + lambda*alpha); this file uses the
- * true derivative.  MXNet exposes rrelu's mask as a second visible output;
- * here it is hidden (one visible output for every act_type). */
+ * The LeakyReLU backward pass uses the input (x > 0 picks the branch) and
+ * the true derivatives; MXNet reads the output for leaky/elu/selu, which
+ * agrees for positive slopes, and its selu gradient lambda*(alpha + y) for
+ * x <= 0 is not the derivative (lambda*alpha*e^x).  The rrelu slopes drawn
+ * in training are read back from the hidden output, so the op declares
+ * SN_DEP_IN | SN_DEP_OUT and never runs in place.  MXNet exposes rrelu's mask
+ * as a second visible output; here it is hidden (one visible output for
+ * every act_type).
+ *
+ * Float kernels use float math (expf, a fast tanh within 3 ulp); softsign of
+ * +-Inf is +-1 (MXNet's formula gives NaN). */
 #include <math.h>
 #include <string.h>
 
@@ -119,8 +126,11 @@ static int act_forward(sn_call *c) {
       break;
     case ACT_SOFTSIGN:
       SN_PARALLEL_FOR(n)
-      for (int64_t i = 0; i < n; i++)
-        y[i] = x[i] / ((T)1 + (x[i] < (T)0 ? -x[i] : x[i]));
+      for (int64_t i = 0; i < n; i++) {
+        const T a = x[i] < (T)0 ? -x[i] : x[i];
+        /* the limit +-1 for infinite input (MXNet's formula gives NaN) */
+        y[i] = a == (T)INFINITY ? (x[i] < (T)0 ? (T)-1 : (T)1) : x[i] / ((T)1 + a);
+      }
       break;
     default:
       return sn_error(SN_ERR_ARG, "Activation: unknown act_type %d", type);
@@ -445,18 +455,7 @@ static int lrelu_backward(sn_call *c) {
       if (gn != 1 && gn != ch)
         return sn_error(SN_ERR_SHAPE, "LeakyReLU(prelu): gamma has %lld elements, data has %lld channels",
                         (long long)gn, (long long)ch);
-      if (want_x) {
-        const int64_t rows = outer * ch;
-        SN_PARALLEL_FOR_COST(rows, inner)
-        for (int64_t r = 0; r < rows; r++) {
-          const T s = gam[gn == 1 ? 0 : r % ch];
-          const T *xr = x + r * inner;
-          const T *gr = g + r * inner;
-          T *gxr = gx + r * inner;
-          for (int64_t j = 0; j < inner; j++)
-            gxr[j] = xr[j] > (T)0 ? gr[j] : gr[j] * s;
-        }
-      }
+      /* gamma's gradient first: igrad[0] may share the output gradient */
       if (c->nin > 1 && c->req[1] != SN_REQ_NULL) {
         T *gg = SN_PTR(T, c->igrad[1]);
         if (gn == 1) {
@@ -479,6 +478,18 @@ static int lrelu_backward(sn_call *c) {
             }
             gg[k] = (T)acc;
           }
+        }
+      }
+      if (want_x) {
+        const int64_t rows = outer * ch;
+        SN_PARALLEL_FOR_COST(rows, inner)
+        for (int64_t r = 0; r < rows; r++) {
+          const T s = gam[gn == 1 ? 0 : r % ch];
+          const T *xr = x + r * inner;
+          const T *gr = g + r * inner;
+          T *gxr = gx + r * inner;
+          for (int64_t j = 0; j < inner; j++)
+            gxr[j] = xr[j] > (T)0 ? gr[j] : gr[j] * s;
         }
       }
       break;

@@ -171,7 +171,8 @@ static int concat_infer(const sn_params *p, sn_shape *in, int nin, sn_shape *out
       unknown++;
       which = i;
     } else {
-      sum += in[i].dim[ax];
+      if (__builtin_add_overflow(sum, in[i].dim[ax], &sum))
+        return sn_error(SN_ERR_OVERFLOW, "concat: the output size does not fit in 64 bits");
     }
   }
   if (unknown == 0) {

@@ -721,16 +721,19 @@ static void pass_b(sn_dtype dt, size_t es, const conv_plan *pl, const conv_bufs 
 
 /* ---- kernels ---- */
 
-static int conv_setup(sn_call *c, int deconv, conv_param *cp, conv_plan *pl, size_t *es) {
+/* out_shape: the forward output's shape (backward takes it from the output
+ * gradient, since the forward output itself is not kept). */
+static int conv_setup(sn_call *c, int deconv, const sn_shape *out_shape, conv_param *cp,
+                      conv_plan *pl, size_t *es) {
   SN_TRY(conv_param_read(c->p, deconv, cp));
-  sn_tensor *data = c->in[0], *out = c->out[0];
+  sn_tensor *data = c->in[0];
   sn_dtype dt = data->dtype;
   if (dt != SN_F32 && dt != SN_F64)
     return sn_error(SN_ERR_TYPE, "%s: dtype %s is not supported (float32 or float64)", cp->op,
                     sn_dtype_name(dt));
   *es = sn_dtype_size(dt);
-  const sn_shape *img = deconv ? &out->shape : &data->shape;
-  const sn_shape *act = deconv ? &data->shape : &out->shape;
+  const sn_shape *img = deconv ? out_shape : &data->shape;
+  const sn_shape *act = deconv ? &data->shape : out_shape;
   return conv_plan_make(cp, img, act, &data->shape, pl);
 }
 
@@ -740,7 +743,7 @@ static int conv_forward(sn_call *c) {
   conv_bufs b;
   size_t es;
   if (c->req[0] == SN_REQ_NULL) return SN_OK;
-  SN_TRY(conv_setup(c, 0, &cp, &pl, &es));
+  SN_TRY(conv_setup(c, 0, &c->out[0]->shape, &cp, &pl, &es));
   SN_TRY(bufs_get(c, &pl, es, cp.op, &b));
   sn_dtype dt = c->in[0]->dtype;
   pass_a(dt, es, &pl, &b, sn_tensor_data(c->in[1]), sn_tensor_data(c->in[0]), NULL, NULL,
@@ -754,9 +757,9 @@ static int conv_backward(sn_call *c) {
   conv_plan pl;
   conv_bufs b;
   size_t es;
-  SN_TRY(conv_setup(c, 0, &cp, &pl, &es));
   if (!c->ograd || !c->ograd[0])
     return sn_error(SN_ERR_ARG, "Convolution: backward needs the output gradient");
+  SN_TRY(conv_setup(c, 0, &c->ograd[0]->shape, &cp, &pl, &es));
   sn_dtype dt = c->in[0]->dtype;
   const void *og = sn_tensor_data(c->ograd[0]);
   int need_dx = c->req[0] != SN_REQ_NULL, need_dw = c->req[1] != SN_REQ_NULL;
@@ -777,7 +780,7 @@ static int deconv_forward(sn_call *c) {
   conv_bufs b;
   size_t es;
   if (c->req[0] == SN_REQ_NULL) return SN_OK;
-  SN_TRY(conv_setup(c, 1, &cp, &pl, &es));
+  SN_TRY(conv_setup(c, 1, &c->out[0]->shape, &cp, &pl, &es));
   SN_TRY(bufs_get(c, &pl, es, cp.op, &b));
   sn_dtype dt = c->in[0]->dtype;
   void *out = sn_tensor_data(c->out[0]);
@@ -792,9 +795,9 @@ static int deconv_backward(sn_call *c) {
   conv_plan pl;
   conv_bufs b;
   size_t es;
-  SN_TRY(conv_setup(c, 1, &cp, &pl, &es));
   if (!c->ograd || !c->ograd[0])
     return sn_error(SN_ERR_ARG, "Deconvolution: backward needs the output gradient");
+  SN_TRY(conv_setup(c, 1, &c->ograd[0]->shape, &cp, &pl, &es));
   sn_dtype dt = c->in[0]->dtype;
   const void *og = sn_tensor_data(c->ograd[0]);
   int need_dx = c->req[0] != SN_REQ_NULL, need_dw = c->req[1] != SN_REQ_NULL;

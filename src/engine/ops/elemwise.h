@@ -24,6 +24,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "../cpu.h"
 
@@ -33,13 +34,24 @@
 #define SN_EW_SIMD
 #endif
 
-/* `omp simd` only on loops of cost 1 or 2, which call no libm function
- * (clang warns about simd loops it cannot vectorise). */
-#define SN_EW_SIMD_IF_1 SN_EW_SIMD
-#define SN_EW_SIMD_IF_2 SN_EW_SIMD
-#define SN_EW_SIMD_IF_4
-#define SN_EW_SIMD_IF_8
-#define SN_EW_SIMD_IF_16
+/* Loop costs, per element: 1 (an add) ... 16 (pow).  Loops of cost 1 or 2
+ * call no libm function and get `omp simd` (clang warns about simd loops
+ * it cannot vectorise); F8 is a libm call in float64 but a vectorisable
+ * function (below) in float32.  Use: SN_EW_SIMD_IF_##COST(f32). */
+#define SN_EW_SIMD_IF_1(SX) SN_EW_SIMD
+#define SN_EW_SIMD_IF_2(SX) SN_EW_SIMD
+#define SN_EW_SIMD_IF_4(SX)
+#define SN_EW_SIMD_IF_8(SX)
+#define SN_EW_SIMD_IF_16(SX)
+#define SN_EW_SIMD_IF_F8(SX) SN_EW_SIMD_IF_F8_##SX
+#define SN_EW_SIMD_IF_F8_f32 SN_EW_SIMD
+#define SN_EW_SIMD_IF_F8_f64
+#define SN_EW_COST_1 1
+#define SN_EW_COST_2 2
+#define SN_EW_COST_4 4
+#define SN_EW_COST_8 8
+#define SN_EW_COST_16 16
+#define SN_EW_COST_F8 8
 
 /* Elements per parallel task (a run longer than this is split). */
 #define SN_EW_CHUNK 8192
@@ -85,9 +97,80 @@ static inline void sn_ew_run_flat(sn_ew_kern k, size_t esz, int cost, int64_t n,
  * over the broadcast axes.  float32 or float64. */
 int sn_ew_reduce_sum(const void *src, const sn_shape *full, void *dst, const sn_shape *small,
                      sn_dtype dt, double scale);
+/* The op's name for messages. */
+static inline const char *sn_ew_name(const sn_call *c) {
+  return c->p && c->p->op ? c->p->op->name : "element-wise op";
+}
 /* Index of a floating dtype in the kernel tables (0 float32, 1 float64),
  * SN_ERR_TYPE naming the op otherwise. */
 int sn_ew_dtype_index(const char *op, sn_dtype dt, int *ti);
+
+/* c ? b : a on the bits (c is 0 or 1): a select that gcc vectorises even
+ * where the operands are results of arithmetic (it will not if-convert a
+ * floating-point `?:` whose arms it moved arithmetic into). */
+static inline float sn_ew_blendf(int c, float a, float b) {
+  const int32_t m = -(int32_t)c;
+  int32_t ia, ib, r;
+  float f;
+  memcpy(&ia, &a, sizeof ia);
+  memcpy(&ib, &b, sizeof ib);
+  r = (ia & ~m) | (ib & m);
+  memcpy(&f, &r, sizeof f);
+  return f;
+}
+
+/* e^x for float32, vectorisable: x = n ln2 + r with |r| <= ln2 / 2, e^r by
+ * its degree-7 Taylor polynomial, 2^n assembled in the exponent bits (as
+ * 2 * 2^(n-1), so that n = 128 stays finite).  Within 1.3 ulp of e^x for
+ * -86.5 <= x <= 88.72; e^-86.5 below that, +inf above; NaN propagates. */
+static inline float sn_ew_expf(float x) {
+  float xc = sn_ew_blendf(x < -86.5f, x, -86.5f);
+  xc = sn_ew_blendf(xc > 88.72f, xc, 88.72f);
+  const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+  const float t = xc * 1.44269504088896341f + magic;
+  int32_t bits;
+  memcpy(&bits, &t, sizeof bits);
+  const float n = t - magic;
+  const float r = (xc - n * 0.693145751953125f) - n * 1.42860682030941723212e-6f;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const int32_t e = (bits - 0x4B400000 + 126) * (1 << 23); /* 2^(n-1) */
+  float s;
+  memcpy(&s, &e, sizeof s);
+  return sn_ew_blendf(x > 88.7228f, p * s * 2.0f, (float)INFINITY);
+}
+
+/* Logistic sigmoid 1 / (1 + e^-x): float32 vectorisable (within 2.5 ulp),
+ * float64 through libm. */
+static inline float sn_ew_sigmoidf(float x) { return 1.0f / (1.0f + sn_ew_expf(-x)); }
+static inline double sn_ew_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+/* tanh: float32 vectorisable (within 1.6 ulp): the odd Taylor series up to
+ * x^17 for |x| < 0.55, else sign(x) (1 - 2 / (e^(2|x|) + 1)); float64
+ * through libm. */
+static inline float sn_ew_tanhf(float x) {
+  int32_t sign;
+  memcpy(&sign, &x, sizeof sign);
+  const float ax = fabsf(x), x2 = x * x;
+  float p = 6404582.0f / 10854718875.0f;
+  p = p * x2 - 929569.0f / 638512875.0f;
+  p = p * x2 + 21844.0f / 6081075.0f;
+  p = p * x2 - 1382.0f / 155925.0f;
+  p = p * x2 + 62.0f / 2835.0f;
+  p = p * x2 - 17.0f / 315.0f;
+  p = p * x2 + 2.0f / 15.0f;
+  p = p * x2 - 1.0f / 3.0f;
+  const float small = x + x * x2 * p;
+  const float big = 1.0f - 2.0f / (sn_ew_expf(2.0f * ax) + 1.0f);
+  return sn_ew_blendf(ax < 0.55f, sn_ew_blendf(sign < 0, big, -big), small);
+}
+static inline double sn_ew_tanh(double x) { return tanh(x); }
 
 /* MXNet's mod: computed in double, result takes the divisor's sign
  * (Python / R %% semantics), and x mod 0 is 0. */

@@ -33,14 +33,14 @@
 #define EWB_APPLY_GRAD(FN, G, A, B) FN(G, A, B)
 
 /* The three run variants of o[i] = APPLY(FN, g[i], a[i], b[i]). */
-#define EWB_RUNS(NAME, TY, FN, MODE, COST)                                                         \
+#define EWB_RUNS(NAME, TY, SX, FN, MODE, COST)                                                         \
   static void NAME##_vv(void *o_, const void *g_, const void *a_, const void *b_, int64_t n,   \
                         const double *prm) {                                                   \
     TY *o = o_;                                                                                \
     const TY *g = g_, *a = a_, *b = b_;                                                        \
     (void)g;                                                                                   \
     (void)prm;                                                                                 \
-    SN_EW_SIMD_IF_##COST for (int64_t i = 0; i < n; i++) o[i] = EWB_APPLY_##MODE(FN, g[i], a[i], b[i]);  \
+    SN_EW_SIMD_IF_##COST(SX) for (int64_t i = 0; i < n; i++) o[i] = EWB_APPLY_##MODE(FN, g[i], a[i], b[i]);  \
   }                                                                                            \
   static void NAME##_vs(void *o_, const void *g_, const void *a_, const void *b_, int64_t n,   \
                         const double *prm) {                                                   \
@@ -48,7 +48,7 @@
     const TY *g = g_, *a = a_, bs = *(const TY *)b_;                                           \
     (void)g;                                                                                   \
     (void)prm;                                                                                 \
-    SN_EW_SIMD_IF_##COST for (int64_t i = 0; i < n; i++) o[i] = EWB_APPLY_##MODE(FN, g[i], a[i], bs);    \
+    SN_EW_SIMD_IF_##COST(SX) for (int64_t i = 0; i < n; i++) o[i] = EWB_APPLY_##MODE(FN, g[i], a[i], bs);    \
   }                                                                                            \
   static void NAME##_sv(void *o_, const void *g_, const void *a_, const void *b_, int64_t n,   \
                         const double *prm) {                                                   \
@@ -56,7 +56,7 @@
     const TY *g = g_, as = *(const TY *)a_, *b = b_;                                           \
     (void)g;                                                                                   \
     (void)prm;                                                                                 \
-    SN_EW_SIMD_IF_##COST for (int64_t i = 0; i < n; i++) o[i] = EWB_APPLY_##MODE(FN, g[i], as, b[i]);    \
+    SN_EW_SIMD_IF_##COST(SX) for (int64_t i = 0; i < n; i++) o[i] = EWB_APPLY_##MODE(FN, g[i], as, b[i]);    \
   }
 
 /* Scalar functions f(a, b) and the gradients g -> g * df/da, g * df/db
@@ -80,9 +80,9 @@
   EWB_SCALAR_FN(ewb_f_##ID##_##SX, TY, F)                                                      \
   EWB_GRAD_FN(ewb_ga_##ID##_##SX, TY, GA)                                                      \
   EWB_GRAD_FN(ewb_gb_##ID##_##SX, TY, GB)                                                      \
-  EWB_RUNS(ewb_kf_##ID##_##SX, TY, ewb_f_##ID##_##SX, FWD, CF)                                     \
-  EWB_RUNS(ewb_kga_##ID##_##SX, TY, ewb_ga_##ID##_##SX, GRAD, CG)                                  \
-  EWB_RUNS(ewb_kgb_##ID##_##SX, TY, ewb_gb_##ID##_##SX, GRAD, CG)
+  EWB_RUNS(ewb_kf_##ID##_##SX, TY, SX, ewb_f_##ID##_##SX, FWD, CF)                                     \
+  EWB_RUNS(ewb_kga_##ID##_##SX, TY, SX, ewb_ga_##ID##_##SX, GRAD, CG)                                  \
+  EWB_RUNS(ewb_kgb_##ID##_##SX, TY, SX, ewb_gb_##ID##_##SX, GRAD, CG)
 #define EWB_DEFINE(ID, F, GA, GB, CA, CB, CF, CG)                                              \
   EWB_DEFINE_T(ID, float, f32, F, GA, GB, CF, CG)                                                      \
   EWB_DEFINE_T(ID, double, f64, F, GA, GB, CF, CG)
@@ -92,7 +92,7 @@ SN_EW_BINARY_FUNCTORS(EWB_DEFINE)
 #define EWB_TYPES(K, ID) {EWB_V3(K, ID, f32), EWB_V3(K, ID, f64)}
 #define EWB_ENTRY(ID, F, GA, GB, CA, CB, CF, CG)                                               \
   [SN_EWB_##ID] = {EWB_TYPES(ewb_kf, ID), EWB_TYPES(ewb_kga, ID), EWB_TYPES(ewb_kgb, ID), CA,  \
-                   CB, CF, CG},
+                   CB, SN_EW_COST_##CF, SN_EW_COST_##CG},
 const sn_ew_binfn sn_ew_binfns[SN_EWB_COUNT] = {SN_EW_BINARY_FUNCTORS(EWB_ENTRY)};
 
 /* ------------------------------------------------------------------ */
@@ -443,10 +443,6 @@ bad:
 /* Ops                                                                  */
 /* ------------------------------------------------------------------ */
 
-static const char *ew_name(const sn_call *c) {
-  return c->p && c->p->op ? c->p->op->name : "element-wise op";
-}
-
 static int ewb_forward(sn_call *c, int fn) {
   if (c->req[0] == SN_REQ_NULL)
     return SN_OK;
@@ -455,7 +451,7 @@ static int ewb_forward(sn_call *c, int fn) {
   const sn_ew_binfn *f = &sn_ew_binfns[fn];
   int ti = 0;
   sn_ew_plan pl;
-  SN_TRY(sn_ew_dtype_index(ew_name(c), o->dtype, &ti));
+  SN_TRY(sn_ew_dtype_index(sn_ew_name(c), o->dtype, &ti));
   SN_TRY(sn_ew_plan_bcast(&pl, &a->shape, &b->shape, &o->shape));
   sn_ew_run(&pl, f->fwd[ti][pl.variant], sn_dtype_size(o->dtype), f->costf, sn_tensor_data(o),
             NULL, sn_tensor_data(a), sn_tensor_data(b), NULL);
@@ -481,7 +477,7 @@ static int ewb_backward(sn_call *c, int fn) {
   const size_t esz = sn_dtype_size(dt);
   const int64_t no = sn_tensor_size(og);
   int ti = 0;
-  SN_TRY(sn_ew_dtype_index(ew_name(c), dt, &ti));
+  SN_TRY(sn_ew_dtype_index(sn_ew_name(c), dt, &ti));
   for (int k = 1; k >= 0; k--) {
     if (c->req[k] == SN_REQ_NULL)
       continue;
@@ -504,10 +500,10 @@ static int ewb_backward(sn_call *c, int fn) {
     size_t tbytes = 0;
     if (!full) {
       if (sn_mul_size((size_t)no, esz, &tbytes) != SN_OK)
-        return sn_error(SN_ERR_OVERFLOW, "%s backward: temporary size overflows", ew_name(c));
+        return sn_error(SN_ERR_OVERFLOW, "%s backward: temporary size overflows", sn_ew_name(c));
       dst = sn_host_alloc(tbytes);
       if (!dst)
-        return sn_error(SN_ERR_OOM, "%s backward: cannot allocate %zu bytes", ew_name(c), tbytes);
+        return sn_error(SN_ERR_OOM, "%s backward: cannot allocate %zu bytes", sn_ew_name(c), tbytes);
     }
     sn_ew_run(&pl, kern, esz, f->costg, dst, sn_tensor_data(og), sn_tensor_data(a),
               sn_tensor_data(b), NULL);

@@ -91,10 +91,6 @@ typedef struct {
   X(logical_xor, "_logical_xor_scalar", "_LogicalXorScalar", LOGICAL_XOR, 0, NOGRAD,           \
     LOGICAL_XOR, A, "logical x xor scalar (nonzero is true) as 1 or 0 (no gradient)")
 
-static const char *ew_name(const sn_call *c) {
-  return c->p && c->p->op ? c->p->op->name : "element-wise op";
-}
-
 /* The scalar in the data's dtype; *sp points at it. */
 typedef union {
   float f;
@@ -117,7 +113,7 @@ static int ews_forward(sn_call *c, const ews_def *d) {
   const sn_ew_binfn *f = &sn_ew_binfns[d->fn];
   ews_scalar sv;
   int ti = 0;
-  SN_TRY(sn_ew_dtype_index(ew_name(c), y->dtype, &ti));
+  SN_TRY(sn_ew_dtype_index(sn_ew_name(c), y->dtype, &ti));
   const void *s = ews_scalar_ptr(c, ti, &sv), *x = sn_tensor_data(c->in[0]);
   sn_ew_run_flat(f->fwd[ti][d->rev ? SN_EW_SV : SN_EW_VS], sn_dtype_size(y->dtype), f->costf,
                  sn_tensor_size(y), sn_tensor_data(y), NULL, d->rev ? s : x, d->rev ? x : s,
@@ -133,7 +129,7 @@ static int ews_backward(sn_call *c, const ews_def *d) {
   const sn_tensor *v = d->dep == EWS_IN ? c->in[0] : (d->dep == EWS_OUT ? c->out[0] : og);
   ews_scalar sv;
   int ti = 0;
-  SN_TRY(sn_ew_dtype_index(ew_name(c), og->dtype, &ti));
+  SN_TRY(sn_ew_dtype_index(sn_ew_name(c), og->dtype, &ti));
   const void *s = ews_scalar_ptr(c, ti, &sv), *vp = sn_tensor_data(v);
   const int a_moves = d->side == EWS_A;
   const sn_ew_kern k = a_moves ? f->ga[ti][SN_EW_VS] : f->gb[ti][SN_EW_SV];

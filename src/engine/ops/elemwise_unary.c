@@ -59,9 +59,9 @@
   X(reciprocal, "reciprocal", NULL, OUT, 1, 1, none, SN_EW_K(1) / x, g * -(y * y),                  \
     "Element-wise reciprocal, 1 / x.")                                                        \
   X(negative, "negative", NULL, CONST, 1, 1, none, -x, -g, "Element-wise negation, -x.")        \
-  X(tanh, "tanh", NULL, OUT, 8, 1, none, SN_EW_M(tanh)(x), g * (1 - y * y),                           \
+  X(tanh, "tanh", NULL, OUT, F8, 1, none, SN_EW_M(sn_ew_tanh)(x), g * (1 - y * y),                           \
     "Element-wise hyperbolic tangent.")                                                       \
-  X(sigmoid, "sigmoid", NULL, OUT, 8, 1, none, SN_EW_K(1) / (1 + SN_EW_M(exp)(-x)), g * (y * (1 - y)),\
+  X(sigmoid, "sigmoid", NULL, OUT, F8, 1, none, SN_EW_M(sn_ew_sigmoid)(x), g * (y * (1 - y)),\
     "Element-wise logistic sigmoid, 1 / (1 + exp(-x)).")                                      \
   X(relu, "relu", NULL, OUT, 1, 1, none, (x > 0 || x != x) ? x : 0,                             \
     y > 0 ? g : (y == y ? 0 : y),                                                             \
@@ -148,7 +148,7 @@ static const sn_param_spec ewu_params_hsig[] = {
 #define EWU_FWD_T(ID, TY, SX, CF, F)                                                             \
   static void ewu_kf_##ID##_##SX EWU_KSIG {                                                    \
     EWU_PROLOGUE(TY)                                                                           \
-    SN_EW_SIMD_IF_##CF for (int64_t i = 0; i < n; i++) {                                       \
+    SN_EW_SIMD_IF_##CF(SX) for (int64_t i = 0; i < n; i++) {                                       \
       const T x = a[i];                                                                        \
       o[i] = (T)(F);                                                                           \
     }                                                                                          \
@@ -157,7 +157,7 @@ static const sn_param_spec ewu_params_hsig[] = {
 #define EWU_GRAD_T(ID, TY, SX, CG, V, G)                                                         \
   static void ewu_kg_##ID##_##SX EWU_KSIG {                                                    \
     EWU_PROLOGUE(TY)                                                                           \
-    SN_EW_SIMD_IF_##CG for (int64_t i = 0; i < n; i++) {                                       \
+    SN_EW_SIMD_IF_##CG(SX) for (int64_t i = 0; i < n; i++) {                                       \
       const T V = a[i], g = gp[i];                                                             \
       (void)V;                                                                                 \
       o[i] = (T)(G);                                                                           \
@@ -182,10 +182,6 @@ typedef struct {
   int kind, costf, costg;
 } ewu_fn;
 
-static const char *ew_name(const sn_call *c) {
-  return c->p && c->p->op ? c->p->op->name : "element-wise op";
-}
-
 /* The op's first two float parameters, rounded to float32 like MXNet's real_t. */
 static void ewu_prm(const sn_params *p, double prm[2]) {
   prm[0] = prm[1] = 0;
@@ -199,7 +195,7 @@ static int ewu_forward(sn_call *c, const ewu_fn *f) {
   sn_tensor *y = c->out[0];
   double prm[2];
   int ti = 0;
-  SN_TRY(sn_ew_dtype_index(ew_name(c), y->dtype, &ti));
+  SN_TRY(sn_ew_dtype_index(sn_ew_name(c), y->dtype, &ti));
   ewu_prm(c->p, prm);
   sn_ew_run_flat(f->fwd[ti], sn_dtype_size(y->dtype), f->costf, sn_tensor_size(y),
                  sn_tensor_data(y), NULL, sn_tensor_data(c->in[0]), NULL, prm, 1, 0);
@@ -214,7 +210,7 @@ static int ewu_backward(sn_call *c, const ewu_fn *f) {
   const sn_tensor *v = f->kind == EWU_IN ? c->in[0] : (f->kind == EWU_OUT ? c->out[0] : og);
   double prm[2];
   int ti = 0;
-  SN_TRY(sn_ew_dtype_index(ew_name(c), og->dtype, &ti));
+  SN_TRY(sn_ew_dtype_index(sn_ew_name(c), og->dtype, &ti));
   ewu_prm(c->p, prm);
   sn_ew_run_flat(f->bwd[ti], sn_dtype_size(og->dtype), f->costg, sn_tensor_size(og),
                  sn_tensor_data(ig), sn_tensor_data(og), sn_tensor_data(v), NULL, prm, 1, 0);
@@ -247,7 +243,8 @@ static const char *const ewu_inputs[] = {"data", NULL};
 
 #define EWU_OP(ID, NAME, ALIASES, KIND, CF, CG, PT, F, G, DOC)                               \
   static const ewu_fn ewu_fn_##ID = {{ewu_kf_##ID##_f32, ewu_kf_##ID##_f64},                   \
-                                     EWU_BWDK_##KIND(ID), EWU_##KIND, CF, CG};                   \
+                                     EWU_BWDK_##KIND(ID), EWU_##KIND, SN_EW_COST_##CF,      \
+                                     SN_EW_COST_##CG};                   \
   static int ewu_fwd_##ID(sn_call *c) { return ewu_forward(c, &ewu_fn_##ID); }                 \
   EWU_BWDFN_##KIND(ID)                                                                         \
   static const sn_op ewu_op_##ID = {.name = NAME,                                              \

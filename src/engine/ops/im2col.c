@@ -128,13 +128,14 @@ SN_DEFINE_ROWOPS(double, f64)
               T *dp = dst + od * plane;                                                        \
               if (hlo > 0) memset(dp, 0, sizeof(T) * (size_t)(hlo * OW));                      \
               for (int64_t oh = hlo; oh < hhi; oh++) {                                         \
-                const T *s = sp + (oh * sh + offh) * IW + offw;                                \
+                /* s: input pixel of output column wlo (never before the row) */            \
+                const T *s = sp + (oh * sh + offh) * IW + (wlo * sw + offw);                   \
                 T *d = dp + oh * OW;                                                           \
                 if (wlo > 0) zero_row_##SFX(d, wlo);                                           \
                 if (sw == 1) {                                                                 \
-                  copy_row_##SFX(d + wlo, s + wlo, whi - wlo);                                 \
+                  copy_row_##SFX(d + wlo, s, whi - wlo);                                       \
                 } else {                                                                       \
-                  for (int64_t ow = wlo; ow < whi; ow++) d[ow] = s[ow * sw];                   \
+                  for (int64_t ow = 0; ow < whi - wlo; ow++) d[wlo + ow] = s[ow * sw];         \
                 }                                                                              \
                 if (whi < OW) zero_row_##SFX(d + whi, OW - whi);                               \
               }                                                                                \
@@ -179,12 +180,12 @@ SN_DEFINE_ROWOPS(double, f64)
               T *ip = dimg + (od * sd + offd) * IH * IW;                                       \
               const T *cp = srow + od * plane;                                                 \
               for (int64_t oh = hlo; oh < hhi; oh++) {                                         \
-                T *d = ip + (oh * sh + offh) * IW + offw;                                      \
-                const T *s = cp + oh * OW;                                                     \
+                T *d = ip + (oh * sh + offh) * IW + (wlo * sw + offw);                         \
+                const T *s = cp + oh * OW + wlo;                                               \
                 if (sw == 1) {                                                                 \
-                  add_row_##SFX(d + wlo, s + wlo, whi - wlo);                                  \
+                  add_row_##SFX(d, s, whi - wlo);                                              \
                 } else {                                                                       \
-                  for (int64_t ow = wlo; ow < whi; ow++) d[ow * sw] += s[ow];                  \
+                  for (int64_t ow = 0; ow < whi - wlo; ow++) d[ow * sw] += s[ow];              \
                 }                                                                              \
               }                                                                                \
             }                                                                                  \

@@ -56,6 +56,14 @@
 static const char *const data_label_inputs[] = {"data", "label", NULL};
 static const char *const data_input[] = {"data", NULL};
 
+/* A label value as MXNet's static_cast<int>, defined for NaN and for values
+ * outside the int range (both map to INT_MIN, which matches no class). */
+static int label_int(double v) {
+  if (!(v > -2147483648.0 && v < 2147483648.0))
+    return INT32_MIN;
+  return (int)v;
+}
+
 static void zero_tensor(sn_tensor *t) {
   if (t && t->st)
     memset(sn_tensor_data(t), 0, sn_tensor_bytes(t));
@@ -230,7 +238,7 @@ static int so_backward(sn_call *c) {
   if (c->req[0] == SN_REQ_NULL)
     return SN_OK;
   const double grad_scale = p->v[PSO_GRAD_SCALE].f;
-  const int ignore = (int)p->v[PSO_IGNORE_LABEL].f;
+  const int ignore = label_int(p->v[PSO_IGNORE_LABEL].f);
   const int use_ignore = (int)p->v[PSO_USE_IGNORE].i;
   const int norm = (int)p->v[PSO_NORMALIZATION].i;
   const int multi = (int)p->v[PSO_MULTI_OUTPUT].i;
@@ -283,7 +291,7 @@ static int so_backward(sn_call *c) {
     } else if (norm == NORM_VALID) {
       int64_t cnt = nlab;
       for (int64_t i = 0; i < nlab; i++)
-        if ((int)lb[i] == ignore)
+        if (label_int((double)lb[i]) == ignore)
           cnt--;
       valid_cnt = cnt == 0 ? 1.0 : (double)cnt;
     }
@@ -296,7 +304,7 @@ static int so_backward(sn_call *c) {
     for (int64_t l = 0; l < lines; l++) {
       const int64_t o = l / inner, i = l % inner;
       const int64_t base = o * k * inner + i;
-      const int lbl = (int)lb[l];
+      const int lbl = label_int((double)lb[l]);
       if (use_ignore && lbl == ignore) {
         for (int64_t j = 0; j < k; j++)
           gx[base + j * inner] = (T)0;

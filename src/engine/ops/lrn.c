@@ -54,7 +54,7 @@ static int lrn_num_visible(const sn_params *p) {
 
 static int lrn_check(const sn_params *p) {
   const int64_t n = p->v[P_NSIZE].i;
-  if (n < 1 || n % 2 != 1)
+  if (n < 1 || n % 2 != 1 || n > INT32_MAX)
     return sn_error(SN_ERR_ARG, "LRN: nsize must be a positive odd number, got %lld", (long long)n);
   return SN_OK;
 }

@@ -129,7 +129,10 @@ static int pad_check(const sn_params *p, const sn_shape *ds, pad_geom *g) {
                       "size %lld (input %s)",
                       (long long)pb, (long long)pa, 2 + k, (long long)len, shp(ds, a, sizeof a));
     g->in[off + k] = len;
-    g->out[off + k] = len ? len + pb + pa : 0;
+    g->out[off + k] = 0;
+    if (len && (__builtin_add_overflow(len, pb, &g->out[off + k]) ||
+                __builtin_add_overflow(g->out[off + k], pa, &g->out[off + k])))
+      return sn_error(SN_ERR_OVERFLOW, "Pad: the output size does not fit in 64 bits");
     g->before[off + k] = pb;
   }
   return SN_OK;
@@ -146,7 +149,7 @@ static int pad_infer(const sn_params *p, sn_shape *in, int nin, sn_shape *out, i
   sn_shape o = in[0];
   for (int i = 0; i < o.ndim; i++)
     if (o.dim[i])
-      o.dim[i] += pw->dim[2 * i] + pw->dim[2 * i + 1];
+      o.dim[i] += pw->dim[2 * i] + pw->dim[2 * i + 1]; /* checked in pad_check */
   SN_TRY(merge_shape(&out[0], &o, "Pad", "output"));
   /* backward */
   for (int i = 0; i < o.ndim; i++)
@@ -347,8 +350,8 @@ static int up_scale(const sn_params *p, int64_t *sh, int64_t *sw) {
     return sn_error(SN_ERR_ARG, "UpSampling: scale %s must have 1, 2 or 4 entries",
                     tup_str(s, b, sizeof b));
   }
-  if (*sh < 1 || *sw < 1)
-    return sn_error(SN_ERR_ARG, "UpSampling: scale %s must be positive",
+  if (*sh < 1 || *sw < 1 || *sh > 1000 || *sw > 1000)
+    return sn_error(SN_ERR_ARG, "UpSampling: scale %s must be positive and at most 1000",
                     tup_str(s, b, sizeof b));
   return SN_OK;
 }
@@ -385,8 +388,9 @@ static int upsampling_infer(const sn_params *p, sn_shape *in, int nin, sn_shape 
     sn_shape ws = sn_shape_make(4, wd);
     SN_TRY(merge_shape(&in[1], &ws, "UpSampling", "weight"));
     sn_shape o = in[0];
-    o.dim[2] *= sh;
-    o.dim[3] *= sw;
+    if (__builtin_mul_overflow(o.dim[2], sh, &o.dim[2]) ||
+        __builtin_mul_overflow(o.dim[3], sw, &o.dim[3]))
+      return sn_error(SN_ERR_OVERFLOW, "UpSampling: the output size does not fit in 64 bits");
     return merge_shape(&out[0], &o, "UpSampling", "output");
   }
   int64_t na = p->v[UP_NUM_ARGS].i;
@@ -399,7 +403,9 @@ static int upsampling_infer(const sn_params *p, sn_shape *in, int nin, sn_shape 
       return sn_error(SN_ERR_SHAPE,
                       "UpSampling: input arg%d must be 4-D (batch, channel, y, x), got %s", i,
                       shp(&in[i], a, sizeof a));
-  int64_t oh = in[0].dim[2] * sh, ow = in[0].dim[3] * sw;
+  int64_t oh, ow;
+  if (__builtin_mul_overflow(in[0].dim[2], sh, &oh) || __builtin_mul_overflow(in[0].dim[3], sw, &ow))
+    return sn_error(SN_ERR_OVERFLOW, "UpSampling: the output size does not fit in 64 bits");
   int64_t ch = 0;
   int chknown = 1;
   for (int i = 0; i < nin; i++) {

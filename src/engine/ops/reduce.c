@@ -24,13 +24,15 @@
  *   the result has shape (1,).  A 1-D input always reduces to (1,).
  *   argmax_channel is argmax over axis 1.  None of these has a gradient.
  *
- * Kernels accumulate in double for both float32 and float64.  The input is
- * collapsed to runs of reduced/kept dims; the common patterns (outer,
- * reduce, inner) run as tight vectorisable loops, tiled over the inner
- * dims, parallel over independent outputs, or split along the reduced axis
- * when there are fewer outputs than threads.  Other patterns use an
- * odometer per output.  Backward walks the input in rows of its last
- * collapsed dim. */
+ * Sums, means, products and norms accumulate in double for float32 and
+ * float64 alike (max/min are exact in any type).  The input is collapsed
+ * to runs of reduced/kept dims; the common patterns (outer, reduce, inner)
+ * run as tight vectorised loops (16 independent lanes for a contiguous
+ * reduction, four rows per pass over 256-wide column tiles for a strided
+ * one), parallel over independent outputs, or split along the reduced axis
+ * when there are fewer outputs than threads.  Other patterns (e.g. axes
+ * (0, 2) of a 3-D input) use an odometer per output.  Backward walks the
+ * input in pieces of rows of its last collapsed dim, in parallel. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>

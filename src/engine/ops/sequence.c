@@ -38,17 +38,23 @@
     return sn_error(SN_ERR_TYPE, "dtype %s is not supported here", sn_dtype_name(dtype)); \
   }
 
+/* Truncates toward zero like a C cast, but defined for NaN (0) and for
+ * values beyond the int64 range (saturated). */
+static int64_t trunc_i64(double v) {
+  if (v != v)
+    return 0;
+  if (v >= 9.2e18)
+    return INT64_MAX;
+  if (v <= -9.2e18)
+    return INT64_MIN;
+  return (int64_t)v;
+}
+
 static int64_t len_at(const sn_tensor *t, int64_t i) {
   const void *d = sn_tensor_data(t);
   switch (t->dtype) {
-  case SN_F32: {
-    const double v = ((const float *)d)[i];
-    return v > 9e18 ? INT64_MAX : v < -9e18 ? INT64_MIN : (int64_t)v;
-  }
-  case SN_F64: {
-    const double v = ((const double *)d)[i];
-    return v > 9e18 ? INT64_MAX : v < -9e18 ? INT64_MIN : (int64_t)v;
-  }
+  case SN_F32: return trunc_i64(((const float *)d)[i]);
+  case SN_F64: return trunc_i64(((const double *)d)[i]);
   case SN_I32: return (int64_t)((const int32_t *)d)[i];
   case SN_I64: return ((const int64_t *)d)[i];
   case SN_U8: return (int64_t)((const uint8_t *)d)[i];

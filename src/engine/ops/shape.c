@@ -279,6 +279,25 @@ void sn_ops_strided_copy(int nd, const int64_t *n_in, const int64_t *ss_in,
   int64_t rows = total / n[nd - 1], len = n[nd - 1];
   int nt = sd_threads(total);
   int64_t nchunk = nt > 1 ? (rows < nt ? rows : nt) : 1;
+  if (nd == 2 && len < 16 && (es == 4 || es == 8)) {
+    /* short rows (repeat, broadcast of a small last dim): one typed loop */
+    int64_t s0s = ss[0], s1s = ss[1], d0s = ds[0], d1s = ds[1];
+#define SD_SHORT(T)                                                                      \
+  do {                                                                                   \
+    const T *sp = (const T *)src;                                                        \
+    T *dp = (T *)dst;                                                                    \
+    SN_PRAGMA(omp parallel for schedule(static) num_threads(nt) if (nt > 1))             \
+    for (int64_t r = 0; r < rows; r++)                                                   \
+      for (int64_t j = 0; j < len; j++)                                                  \
+        dp[r * d0s + j * d1s] = sp[r * s0s + j * s1s];                                   \
+  } while (0)
+    if (es == 4)
+      SD_SHORT(uint32_t);
+    else
+      SD_SHORT(uint64_t);
+#undef SD_SHORT
+    return;
+  }
   if (nchunk == 1 && rows == 1 && nt > 1 && ss[0] == 1 && ds[0] == 1) {
     /* one long contiguous run: split it */
     int64_t parts = nt;
@@ -482,11 +501,17 @@ static int norm_axis(int64_t axis, int ndim, const char *op, const char *pname, 
   return SN_OK;
 }
 
+/* Product of the dims; -1 when it does not fit in int64. */
 static int64_t shape_prod(const sn_shape *s) {
   int64_t p = 1;
   for (int i = 0; i < s->ndim; i++)
-    p *= s->dim[i];
+    if (__builtin_mul_overflow(p, s->dim[i], &p))
+      return -1;
   return p;
+}
+
+static int size_overflow(const char *op) {
+  return sn_error(SN_ERR_OVERFLOW, "%s: the output size does not fit in 64 bits", op);
 }
 
 static int count_unknown(const sn_shape *s) {
@@ -642,7 +667,8 @@ static int reshape_out(const sn_params *p, const sn_shape *in, sn_shape *out) {
           d1 = d0 / d2;
         if (d2 == -1)
           d2 = d0 / d1;
-        if (d1 * d2 != d0)
+        int64_t d12;
+        if (__builtin_mul_overflow(d1, d2, &d12) || d12 != d0)
           return sn_error(SN_ERR_SHAPE,
                           "Reshape: split dims %lld, %lld do not divide input dim %lld "
                           "(cannot reshape %s into %s)",
@@ -662,8 +688,8 @@ static int reshape_out(const sn_params *p, const sn_shape *in, sn_shape *out) {
     if (inf >= 0) {
       int64_t rest = 1;
       for (int i = 0; i < on; i++)
-        if (i != inf)
-          rest *= o[i];
+        if (i != inf && __builtin_mul_overflow(rest, o[i], &rest))
+          return reshape_fail(in, code);
       if (rest <= 0 || total % rest != 0)
         return reshape_fail(in, code);
       o[inf] = total / rest;
@@ -695,7 +721,7 @@ static int reshape_out(const sn_params *p, const sn_shape *in, sn_shape *out) {
     if (nneg == 1) {
       o.dim[idx] = 1;
       int64_t rest = shape_prod(&o);
-      if (total % rest != 0)
+      if (rest <= 0 || total % rest != 0)
         return reshape_fail(in, t);
       o.dim[idx] = total / rest;
     }
@@ -1301,7 +1327,8 @@ static int tile_infer(const sn_params *p, sn_shape *in, int nin, sn_shape *out, 
   sn_shape o;
   o.ndim = nd;
   for (int i = 0; i < nd; i++)
-    o.dim[i] = d[i] * r[i];
+    if (__builtin_mul_overflow(d[i], r[i], &o.dim[i]))
+      return size_overflow("tile");
   SN_TRY(merge_shape(&out[0], &o, "tile", "output"));
   /* backward: unknown input dims from the output */
   if (out[0].ndim == nd) {
@@ -1396,13 +1423,16 @@ static int repeat_infer(const sn_params *p, sn_shape *in, int nin, sn_shape *out
   sn_shape o;
   if (!p->v[RP_AXIS].set) {
     o.ndim = 1;
-    o.dim[0] = sn_shape_known(&in[0]) ? shape_prod(&in[0]) * rep : 0;
+    o.dim[0] = 0;
+    if (sn_shape_known(&in[0]) && __builtin_mul_overflow(shape_prod(&in[0]), rep, &o.dim[0]))
+      return size_overflow("repeat");
     return merge_shape(&out[0], &o, "repeat", "output");
   }
   int k;
   SN_TRY(norm_axis(p->v[RP_AXIS].i, in[0].ndim, "repeat", "axis", &k));
   o = in[0];
-  o.dim[k] *= rep;
+  if (__builtin_mul_overflow(o.dim[k], rep, &o.dim[k]))
+    return size_overflow("repeat");
   SN_TRY(merge_shape(&out[0], &o, "repeat", "output"));
   if (out[0].ndim == in[0].ndim && in[0].dim[k] == 0 && out[0].dim[k] % rep == 0)
     in[0].dim[k] = out[0].dim[k] / rep;
