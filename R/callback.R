@@ -19,10 +19,11 @@ mx.internal.metric.result <- function(env, state) {
 #' Callbacks for `mx.model.FeedForward.create` and the other training loops,
 #' each a `function(iteration, nbatch, env, verbose)`:
 #' \describe{
-#' \item{`mx.callback.log.train.metric(period, logger)`}{every `period`
-#'   batches (as a batch callback) or epochs (as an epoch callback) reports
-#'   the training metric, and appends it (and the validation metric, when
-#'   there is one) to `logger`, an [mx.metric.logger].}
+#' \item{`mx.callback.log.train.metric(period, logger)`}{as a batch
+#'   callback, every `period` batches reports the training metric and
+#'   appends it (and the validation metric, when there is one) to `logger`,
+#'   an [mx.metric.logger]; as an epoch callback (`nbatch` 0 or
+#'   `env$end.of.epoch` TRUE) it appends to `logger` after every epoch.}
 #' \item{`mx.callback.log.speedometer(batch.size, frequency)`}{every
 #'   `frequency` batches reports the speed in samples per second and the
 #'   training metric.}
@@ -69,16 +70,19 @@ mx.callback.log.train.metric <- function(period, logger = NULL) {
   if (!is.null(logger) && !inherits(logger, "mx.metric.logger"))
     stop("Invalid mx.metric.logger: make one with mx.metric.logger()", call. = FALSE)
   function(iteration, nbatch, env, verbose = TRUE) {
-    if (nbatch %% period == 0 && !is.null(env$metric)) {
+    # At the end of an epoch (MXNet passes nbatch = 0) it logs every time,
+    # silently: the training loop reports the epoch's metrics itself.
+    epoch.end <- nbatch == 0 || isTRUE(env$end.of.epoch)
+    if ((epoch.end || nbatch %% period == 0) && !is.null(env$metric)) {
       result <- mx.internal.metric.result(env, env$train.metric)
       if (!is.null(result)) {
-        if (nbatch != 0 && isTRUE(verbose))
+        if (!epoch.end && isTRUE(verbose))
           message("Batch [", nbatch, "] Train-", result$name, "=", result$value)
         if (!is.null(logger)) {
           logger$train <- c(logger$train, result$value)
           res.eval <- mx.internal.metric.result(env, env$eval.metric)
           if (!is.null(res.eval)) {
-            if (nbatch != 0 && isTRUE(verbose))
+            if (!epoch.end && isTRUE(verbose))
               message("Batch [", nbatch, "] Validation-", res.eval$name, "=", res.eval$value)
             logger$eval <- c(logger$eval, res.eval$value)
           }
@@ -98,10 +102,12 @@ mx.callback.log.speedometer <- function(batch.size, frequency = 50) {
     stop("frequency must be a positive number", call. = FALSE)
   last <- -1
   tic <- NULL
+  tic.batch <- 0
   function(iteration, nbatch, env, verbose = TRUE) {
     # a batch number that does not grow means a new epoch: restart the clock
     if (is.null(tic) || nbatch <= last) {
       tic <<- Sys.time()
+      tic.batch <<- nbatch
       last <<- nbatch
       return(TRUE)
     }
@@ -109,7 +115,8 @@ mx.callback.log.speedometer <- function(batch.size, frequency = 50) {
     if (nbatch %% frequency == 0) {
       now <- Sys.time()
       secs <- as.double(difftime(now, tic, units = "secs"))
-      speed <- frequency * batch.size / max(secs, 1e-9)
+      speed <- (nbatch - tic.batch) * batch.size / max(secs, 1e-9)
+      tic.batch <<- nbatch
       if (isTRUE(verbose)) {
         result <- mx.internal.metric.result(env, env$train.metric)
         message("Batch [", nbatch, "] Speed: ", format(speed, digits = 6), " samples/sec",

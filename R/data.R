@@ -28,6 +28,8 @@
 #' \code{MNISTIter} and of a C-order \code{(n, 1, 28, 28)} tensor. Hence
 #' \code{x[, , 1, i]} is image \code{i} transposed (first index = column);
 #' \code{t(x[, , 1, i])} is the image the right way up, row by row.
+#' Pixels are the file's bytes divided by 255; MXNet's \code{MNISTIter}
+#' divides by 256 instead (multiply by 255/256 to match it exactly).
 #'
 #' @param dir \code{NULL} (the default) for the bundled digits, or a
 #'   directory holding the standard MNIST files
@@ -44,9 +46,9 @@
 #' d <- mx.data.mnist()
 #' dim(d$train.x)
 #' table(d$train.y)
-#' # the first training digit, the right way up
-#' image(t(d$train.x[, , 1, 1])[, 28:1], col = grey.colors(256, 1, 0),
-#'       main = d$train.y[1])
+#' # the first training digit, the right way up: x[col, row, 1, i]
+#' image(d$train.x[, 28:1, 1, 1], col = grey.colors(256, 1, 0),
+#'       main = d$train.y[1], axes = FALSE)
 #' @export
 mx.data.mnist <- function(dir = NULL) {
   if (is.null(dir)) {
@@ -209,11 +211,11 @@ mx.internal.read.idx <- function(path, magic, n = NULL) {
              warning = function(w) fail("corrupted data (%s)", conditionMessage(w)))
   }
   be32 <- function(b) sum(as.numeric(b) * 256^(3:0))  # big-endian uint32 from 4 raw bytes
-  head <- read("raw", 4L)
-  if (length(head) != 4L) fail("empty or shorter than its 4-byte magic number")
-  if (be32(head) != magic) {
+  mg <- read("raw", 4L)
+  if (length(mg) != 4L) fail("empty or shorter than its 4-byte magic number")
+  if (be32(mg) != magic) {
     fail("magic number %.0f (bytes %s), expected %d (00 00 08 %02x: unsigned-byte %s)",
-         be32(head), paste(format(head), collapse = " "), magic, magic %% 256L,
+         be32(mg), paste(format(mg), collapse = " "), magic, magic %% 256L,
          if (magic == 2051L) "images, 3 dims" else "labels, 1 dim")
   }
   ndim <- magic %% 256L

@@ -156,7 +156,9 @@ mx.internal.check.exec <- function(exec) {
 }
 
 mx.internal.update.arrays <- function(targets, arrays, match.name, skip.null, what) {
+  if (!length(arrays) && !length(targets)) return(invisible(NULL))
   if (match.name) {
+    if (!length(arrays)) return(invisible(NULL))
     if (is.null(names(arrays))) stop("match.name = TRUE needs named arrays", call. = FALSE)
     for (n in names(arrays)) {
       if (is.null(arrays[[n]]) && skip.null) next

@@ -134,12 +134,9 @@ mx.model.FeedForward.create <- function(symbol, X, y = NULL, ctx = NULL, begin.r
   args <- arguments(symbol)
   if (is.null(input.names)) input.names <- "data"
   if (is.null(output.names)) output.names <- args[grepl("label$", args)]
-  for (n in c(input.names, output.names))
-    if (is.null(first[[n]])) stop("the iterator gives no '", n, "' (its value() has ",
-                                  paste(names(first), collapse = ", "), ")", call. = FALSE)
-  batch.size <- utils::tail(dim(first[[input.names[[1]]]]), 1)
-  shapes <- lapply(c(input.names, output.names), function(n) dim(first[[n]]))
-  names(shapes) <- c(input.names, output.names)
+  feed <- mx.internal.feed.map(first, input.names, output.names)
+  batch.size <- utils::tail(dim(first[[feed[[1]]]]), 1)
+  shapes <- lapply(feed, function(k) dim(first[[k]]))
   # Parameters: initialise, then take the given ones.
   params <- mx.model.init.params(symbol, shapes[input.names], shapes[output.names], initializer, mx.cpu())
   if (!is.null(arg.params)) {
@@ -165,8 +162,23 @@ mx.model.FeedForward.create <- function(symbol, X, y = NULL, ctx = NULL, begin.r
                                  params, optimizer)
   env <- mx.internal.fit(trainer, train.iter, eval.data, eval.metric, begin.round, num.round,
                          epoch.end.callback, batch.end.callback, verbose, batch.size, input.names,
-                         output.names)
+                         output.names, feed)
   env$model
+}
+
+# Which field of the iterator's value() feeds each input: the field of the
+# same name, else "data" for a single data input and "label" for a single
+# label (so an iterator's label feeds softmax_label).
+mx.internal.feed.map <- function(first, input.names, output.names) {
+  pick <- function(n, fallback) {
+    if (!is.null(first[[n]])) return(n)
+    if (!is.null(fallback) && !is.null(first[[fallback]])) return(fallback)
+    stop("the iterator gives no '", n, "' (its value() has ", paste(names(first), collapse = ", "), ")",
+         call. = FALSE)
+  }
+  ins <- vapply(input.names, function(n) pick(n, if (length(input.names) == 1) "data"), "")
+  outs <- vapply(output.names, function(n) pick(n, if (length(output.names) == 1) "label"), "")
+  stats::setNames(c(ins, outs), c(input.names, output.names))
 }
 
 # Binds one executor per device (the batch split along the last dim) and
@@ -197,14 +209,14 @@ mx.internal.trainer <- function(symbol, ctxs, shapes, input.names, output.names,
 # Copies one batch in, runs forward and backward on every device, sums the
 # gradients into the first device and updates its weights in place, then
 # copies them to the other devices.
-mx.internal.train.step <- function(tr, batch, names.in) {
+mx.internal.train.step <- function(tr, batch, feed) {
   execs <- tr$execs
   nd <- length(execs)
   start <- 0
   for (i in seq_len(nd)) {
     ex <- execs[[i]]
-    for (n in names.in) {
-      src <- batch[[n]]
+    for (n in names(feed)) {
+      src <- batch[[feed[[n]]]]
       if (nd > 1) src <- mx.internal.slice.last(src, start, start + tr$sizes[[i]])
       .Call(C_nd_copy_into, ex$ref.arg.arrays[[n]], src)
     }
@@ -228,9 +240,9 @@ mx.internal.slice.last <- function(nd, begin, end) {
   mx.nd.slice.axis(nd, axis = 0, begin = begin, end = end)
 }
 
-mx.internal.forward.eval <- function(tr, batch, names.in) {
+mx.internal.forward.eval <- function(tr, batch, feed) {
   ex <- tr$execs[[1]]
-  for (n in names.in) .Call(C_nd_copy_into, ex$ref.arg.arrays[[n]], batch[[n]])
+  for (n in names(feed)) .Call(C_nd_copy_into, ex$ref.arg.arrays[[n]], batch[[feed[[n]]]])
   .Call(C_exec_forward, ex$handle, FALSE)
   ex$ref.outputs
 }
@@ -252,11 +264,11 @@ mx.internal.metric.value <- function(metric, state) {
 
 mx.internal.fit <- function(tr, train.iter, eval.iter, metric, begin.round, num.round,
                             epoch.end.callback, batch.end.callback, verbose, batch.size,
-                            input.names, output.names) {
+                            input.names, output.names, feed) {
   env <- new.env()
   tr$skip <- c(input.names, output.names)
-  names.in <- c(input.names, output.names)
-  label.name <- if (length(output.names)) output.names[[1]] else NULL
+  label.name <- if (length(output.names)) feed[[output.names[[1]]]] else NULL
+  in.feed <- feed[input.names]
   history <- data.frame(epoch = integer(), train = numeric(), eval = numeric(), seconds = numeric())
   metric.name <- NA_character_
   env$model <- mx.internal.snapshot(tr, history)
@@ -273,7 +285,7 @@ mx.internal.fit <- function(tr, train.iter, eval.iter, metric, begin.round, num.
       while (train.iter$iter.next()) {
         batch <- train.iter$value()
         # A batch is applied whole or not at all: interrupts wait for it.
-        suspendInterrupts(mx.internal.train.step(tr, batch, names.in))
+        suspendInterrupts(mx.internal.train.step(tr, batch, feed))
         nbatch <- nbatch + 1
         if (!is.null(metric) && !is.null(label.name))
           state <- metric$update(batch[[label.name]], tr$execs[[1]]$ref.outputs[[1]], state)
@@ -310,7 +322,7 @@ mx.internal.fit <- function(tr, train.iter, eval.iter, metric, begin.round, num.
       es <- metric$init()
       while (eval.iter$iter.next()) {
         b <- eval.iter$value()
-        out <- mx.internal.forward.eval(tr, b, input.names)
+        out <- mx.internal.forward.eval(tr, b, in.feed)
         es <- metric$update(b[[label.name]], out[[1]], es)
       }
       eval.value <- metric$get(es)
@@ -327,7 +339,7 @@ mx.internal.fit <- function(tr, train.iter, eval.iter, metric, begin.round, num.
     env$end.of.epoch <- TRUE
     if (stop.now) break
     if (!is.null(epoch.end.callback)) {
-      cb <- mx.internal.call.callbacks(epoch.end.callback, iteration, nbatch, env, verbose)
+      cb <- mx.internal.call.callbacks(epoch.end.callback, iteration, 0, env, verbose)
       if (identical(cb, FALSE)) break
     }
   }
@@ -417,7 +429,15 @@ mx.internal.bind.last <- function(arrays) {
 
 mx.model.select.layout.predict <- function(X, model) {
   d <- dim(X)
-  ok <- function(shape) !is.null(tryCatch(mx.symbol.infer.shape(model$symbol, data = shape), error = function(e) NULL))
+  # A layout fits when shape inference succeeds and gives the shapes of the
+  # model's parameters.
+  ok <- function(shape) {
+    inf <- tryCatch(mx.symbol.infer.shape(model$symbol, data = shape), error = function(e) NULL)
+    if (is.null(inf)) return(FALSE)
+    for (n in intersect(names(model$arg.params), names(inf$arg.shapes)))
+      if (!identical(as.integer(inf$arg.shapes[[n]]), as.integer(dim(model$arg.params[[n]])))) return(FALSE)
+    TRUE
+  }
   col <- ok(c(d[[1]], d[[2]]))
   row <- ok(c(d[[2]], d[[1]]))
   if (col && !row) return("colmajor")
@@ -446,7 +466,7 @@ mx.model.save <- function(model, prefix, iteration) {
   if (!inherits(model, "MXFeedForwardModel")) stop("model must be an MXFeedForwardModel", call. = FALSE)
   mx.symbol.save(model$symbol, paste0(prefix, "-symbol.json"))
   params <- c(model$arg.params, model$aux.params)
-  names(params) <- c(paste0("arg:", names(model$arg.params)), paste0("aux:", names(model$aux.params)))
+  names(params) <- c(sprintf("arg:%s", names(model$arg.params)), sprintf("aux:%s", names(model$aux.params)))
   mx.nd.save(params, sprintf("%s-%04d.params", prefix, as.integer(iteration)))
   invisible(NULL)
 }

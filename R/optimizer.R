@@ -80,6 +80,7 @@ mx.opt.create <- function(name, ...) {
   ctor <- switch(key, sgd = mx.opt.sgd, nag = mx.opt.nag, adam = mx.opt.adam,
                  rmsprop = mx.opt.rmsprop, adagrad = mx.opt.adagrad, adadelta = mx.opt.adadelta)
   args <- list(...)
+  if (length(args)) args <- args[!vapply(args, is.null, TRUE)] # NULL means the default
   nm <- names(args)
   if (!is.null(nm)) {
     known <- names(formals(ctor))

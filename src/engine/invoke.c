@@ -35,6 +35,12 @@ int sn_run_backward(const sn_op *op, sn_call *c) {
   return k(c);
 }
 
+/* Prefixes the op name to the current message unless it names it already. */
+static int sn_op_error_context(const sn_op *op, int rc) {
+  if (strncmp(sn_last_error(), op->name, strlen(op->name)) == 0) return rc;
+  return sn_error_context(rc, "%s", op->name);
+}
+
 /* Everything one imperative call holds, released in one place. */
 typedef struct {
   int nin, naux, nout, nvis;
@@ -89,7 +95,7 @@ static int sn_icall_prepare(const sn_op *op, const sn_params *p, sn_tensor *cons
   }
   if (!op->infer_shape) return sn_error(SN_ERR_INTERNAL, "%s has no shape inference", op->name);
   int rc = op->infer_shape(p, ic->in_shape, ic->nin, ic->out_shape, ic->nout, ic->aux_shape, ic->naux);
-  if (rc != SN_OK) return sn_error_context(rc, "%s", op->name);
+  if (rc != SN_OK) return sn_op_error_context(op, rc);
   for (int i = 0; i < ic->nin; i++)
     if (!sn_shape_equal(&ic->in_shape[i], &in[i]->shape))
       return sn_error(SN_ERR_SHAPE, "%s: input '%s' has shape %s, expected %s", op->name,
@@ -97,7 +103,7 @@ static int sn_icall_prepare(const sn_op *op, const sn_params *p, sn_tensor *cons
                       sn_shape_str(&ic->in_shape[i], buf + 80, 80));
   rc = (op->infer_type ? op->infer_type : sn_infer_same_type)(p, ic->in_type, ic->nin,
                                                                 ic->out_type, ic->nout);
-  if (rc != SN_OK) return sn_error_context(rc, "%s", op->name);
+  if (rc != SN_OK) return sn_op_error_context(op, rc);
   for (int i = 0; i < ic->nout; i++) {
     if (ic->out_type[i] == SN_DTYPE_UNKNOWN) ic->out_type[i] = SN_F32;
     if (!sn_shape_known(&ic->out_shape[i]))

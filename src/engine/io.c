@@ -29,7 +29,6 @@
 #include <zlib.h>
 #endif
 
-#include "cpu.h"
 #include "io.h"
 
 /* ------------------------------------------------------------ fields ---- */
@@ -235,7 +234,8 @@ static int64_t source_of(const sn_io_iter *it, int64_t p) {
 
 static void gather(const sn_io_iter *it, const sn_io_field *f, float *dst) {
   const int64_t row = f->row, batch = it->batch;
-  SN_PARALLEL_FOR_COST(batch, row)
+  /* One thread: a batch is a few hundred KB of memory-bound copying, less
+   * than an OpenMP fork/join costs on a busy machine. */
   for (int64_t p = 0; p < batch; p++) {
     int64_t s = source_of(it, p);
     float *d = dst + p * row;

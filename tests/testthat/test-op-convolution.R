@@ -132,6 +132,9 @@ test_that("Convolution forward matches R for 1x1, batched small images, 1-D and 
   bb <- rnorm(5)
   expect_equal(op_forward("Convolution", list(xb, wb, bb), list(kernel = c(3, 3),
                num_filter = 5))[[1]], conv_ref(xb, wb, bb), tolerance = 1e-12)
+  # workspace = 0 MB: one image per GEMM, same result
+  expect_equal(op_forward("Convolution", list(xb, wb, bb), list(kernel = c(3, 3),
+               num_filter = 5, workspace = 0))[[1]], conv_ref(xb, wb, bb), tolerance = 1e-12)
   # 1-D (NCW)
   x1 <- rnd(11, 4, 3)
   w1 <- rnd(3, 2, 6)

@@ -123,7 +123,7 @@ exec_fb <- function(sym, args, head) {
   mx.exec.forward(ex, is.train = TRUE)
   out <- as.array(ex$outputs[[1]])
   mx.exec.backward(ex, mx.nd.array(head, dtype = "float64"))
-  list(out = out, grads = lapply(ex$grad.arrays, as.array))
+  list(out = out, grads = lapply(ex$grad.arrays, as.array), memory = mx.exec.memory(ex))
 }
 
 test_that("ops without a gradient contribute zero gradient in a graph", {
@@ -165,6 +165,7 @@ test_that("a graph of element-wise ops has correct gradients (planner, in-place)
     1 / (1 + exp(-2 * D)) + x^2 - A
   }
   r <- exec_fb(out, list(x = x, y = y), w)
+  expect_gt(r$memory[["inplace"]], 0) # the planner reused buffers in place
   expect_equal(r$out, f(x, y), tolerance = 1e-12)
   L <- function(x, y) sum(w * f(x, y))
   eps <- 1e-6

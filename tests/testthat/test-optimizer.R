@@ -276,3 +276,34 @@ test_that("bad optimizer names and parameters are errors", {
   upd <- mx.opt.get.updater(mx.opt.create("sgd"), list(mx.nd.zeros(2)))
   expect_error(upd(list(mx.nd.zeros(2)), list(mx.nd.zeros(3))), "sgd_update.*shape")
 })
+
+test_that("every optimizer drives a bound executor towards the least-squares fit", {
+  set.seed(3)
+  n <- 40
+  x <- matrix(rnorm(2 * n), 2, n)
+  y <- as.numeric(c(2, -1) %*% x)
+  data <- mx.symbol.Variable("data")
+  fc <- mx.symbol.FullyConnected(data = data, num_hidden = 1, no_bias = TRUE, name = "fc1")
+  loss <- mx.symbol.LinearRegressionOutput(data = fc, label = mx.symbol.Variable("label"))
+  cases <- list(list("sgd", learning.rate = 0.1, momentum = 0.5),
+                list("nag", learning.rate = 0.1, momentum = 0.5),
+                list("adam", learning.rate = 0.05),
+                list("rmsprop", learning.rate = 0.01),
+                list("rmsprop", learning.rate = 0.01, centered = FALSE),
+                list("adagrad", learning.rate = 0.5),
+                list("adadelta", rho = 0.9, epsilon = 1e-3))
+  for (cs in cases) {
+    exec <- mx.symbol.bind(loss, mx.cpu(),
+                           list(data = x, fc1_weight = matrix(0, 2, 1), label = y),
+                           list(), c("null", "write", "null"))
+    opt <- do.call(mx.opt.create, c(cs, list(rescale.grad = 1 / n)))
+    upd <- mx.opt.get.updater(opt, exec$ref.arg.arrays)
+    for (k in 1:300) {
+      mx.exec.forward(exec, is.train = TRUE)
+      mx.exec.backward(exec)
+      mx.exec.update.arg.arrays(exec, upd(exec$ref.arg.arrays, exec$ref.grad.arrays), skip.null = TRUE)
+    }
+    w <- as.numeric(as.array(exec$ref.arg.arrays$fc1_weight))
+    expect_equal(w, c(2, -1), tolerance = 0.05, label = paste(cs[[1]], "weights"))
+  }
+})

@@ -407,11 +407,12 @@ static int conv_plan_make(const conv_param *cp, const sn_shape *img, const sn_sh
   if (want > (double)pl->N) want = (double)pl->N;
   int64_t nb = want < 1 ? 1 : (int64_t)want;
   /* per image: the column block plus, when batching, the act block */
-  size_t per_img, a, b, cap = (size_t)cp->workspace_mb << 20;
+  size_t per_img, a, b;
+  const double cap = (double)cp->workspace_mb * 1048576.0;
   if (sn_mul_size((size_t)pl->Ci * (size_t)g->kprod, (size_t)pl->Sa, &a) != SN_OK ||
       sn_add_size(a, (size_t)pl->Ca * (size_t)pl->Sa, &per_img) != SN_OK)
     return sn_error(SN_ERR_OVERFLOW, "%s: column buffer size overflows", cp->op);
-  while (nb > 1 && (size_t)nb * per_img * sizeof(double) > cap) nb--;
+  while (nb > 1 && (double)nb * (double)per_img * sizeof(double) > cap) nb--;
   pl->nb = nb;
   if (sn_mul_size(a, (size_t)nb, &pl->col_elems) != SN_OK ||
       sn_mul_size((size_t)pl->Ca * (size_t)pl->Sa, (size_t)nb, &b) != SN_OK)
@@ -814,7 +815,7 @@ static int deconv_backward(sn_call *c) {
 
 static const sn_op op_convolution = {
     .name = "Convolution",
-    .aliases = NULL,
+    .aliases = "_npx_convolution",
     .doc = "Computes 1-D, 2-D or 3-D convolution (cross-correlation) of data (batch, channel, "
            "...) with weight (num_filter, channel / num_group, *kernel) plus bias, with "
            "stride, dilation, zero padding and channel groups. Output spatial size per "
@@ -834,7 +835,7 @@ static const sn_op op_convolution = {
 
 static const sn_op op_deconvolution = {
     .name = "Deconvolution",
-    .aliases = NULL,
+    .aliases = "_npx_deconvolution",
     .doc = "Computes the transposed convolution (the gradient of Convolution with respect "
            "to its input) of data (batch, channel, ...) with weight (channel, num_filter / "
            "num_group, *kernel), plus bias unless no_bias (the default). Output spatial size "

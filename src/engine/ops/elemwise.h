@@ -193,34 +193,34 @@ static inline double sn_ew_mod(double a, double b) {
  * gradient of s^x through its output a = s^x, b = s) serve only the scalar
  * family. */
 #define SN_EW_NC NAN
-#define SN_EW_BINARY_FUNCTORS(X)                                                            \
-  X(ADD, a + b, g, g, 1, 1, 1, 1) \
-  X(SUB, a - b, g, -g, 1, -1, 1, 1) \
-  X(MUL, a * b, g * b, g * a, SN_EW_NC, SN_EW_NC, 1, 1) \
-  X(DIV, a / b, g * (SN_EW_K(1) / b), g * (-a / (b * b)), SN_EW_NC, SN_EW_NC, 1, 1) \
-  X(MOD, sn_ew_mod(a, b), g, g * -SN_EW_M(floor)(a / b), 1, SN_EW_NC, 8, 1) \
-  X(POWER, SN_EW_M(pow)(a, b), g * (b * SN_EW_M(pow)(a, b - 1)),                            \
-    g * (SN_EW_M(pow)(a, b) * SN_EW_M(log)(a)), SN_EW_NC, SN_EW_NC, 16, 16) \
-  X(MAXIMUM, a != a ? a : (a > b ? a : b), a >= b ? g : 0, a < b ? g : 0, SN_EW_NC,          \
-    SN_EW_NC, 1, 1) \
-  X(MINIMUM, a != a ? a : (a < b ? a : b), a <= b ? g : 0, a > b ? g : 0, SN_EW_NC,          \
-    SN_EW_NC, 1, 1) \
-  X(HYPOT, SN_EW_M(hypot)(a, b), g * (a / SN_EW_M(hypot)(a, b)),                            \
-    g * (b / SN_EW_M(hypot)(a, b)), SN_EW_NC, SN_EW_NC, 8, 8) \
-  X(EQUAL, a == b, 0, 0, 0, 0, 1, 1) \
-  X(NOT_EQUAL, a != b, 0, 0, 0, 0, 1, 1) \
-  X(GREATER, a > b, 0, 0, 0, 0, 1, 1) \
-  X(GREATER_EQUAL, a >= b, 0, 0, 0, 0, 1, 1) \
-  X(LESSER, a < b, 0, 0, 0, 0, 1, 1) \
-  X(LESSER_EQUAL, a <= b, 0, 0, 0, 0, 1, 1) \
-  X(LOGICAL_AND, a != 0 && b != 0, 0, 0, 0, 0, 1, 1) \
-  X(LOGICAL_OR, a != 0 || b != 0, 0, 0, 0, 0, 1, 1) \
-  X(LOGICAL_XOR, (a != 0) != (b != 0), 0, 0, 0, 0, 1, 1) \
-  X(SMOOTH_L1,                                                                              \
-    a > 1 / (b * b) ? a - SN_EW_K(0.5) / (b * b)                                            \
-                    : (a < -1 / (b * b) ? -a - SN_EW_K(0.5) / (b * b)                       \
-                                        : SN_EW_K(0.5) * a * a * (b * b)),                  \
-    a > 1 / (b * b) ? g : (a < -1 / (b * b) ? -g : g * ((b * b) * a)), 0, SN_EW_NC, 0, 2, 2) \
+#define SN_EW_BINARY_FUNCTORS(X)                                                                   \
+  X(ADD, a + b, g, g, 1, 1, 1, 1)                                                                  \
+  X(SUB, a - b, g, -g, 1, -1, 1, 1)                                                                \
+  X(MUL, a * b, g * b, g * a, SN_EW_NC, SN_EW_NC, 1, 1)                                            \
+  X(DIV, a / b, g * (SN_EW_K(1) / b), g * (-a / (b * b)), SN_EW_NC, SN_EW_NC, 1, 1)                \
+  X(MOD, sn_ew_mod(a, b), g, g * -SN_EW_M(floor)(a / b), 1, SN_EW_NC, 8, 1)                        \
+  X(POWER, SN_EW_M(pow)(a, b), g * (b * SN_EW_M(pow)(a, b - 1)),                                   \
+    g * (SN_EW_M(pow)(a, b) * SN_EW_M(log)(a)), SN_EW_NC, SN_EW_NC, 16, 16)                        \
+  X(MAXIMUM, a != a ? a : (a > b ? a : b), a >= b ? g : 0, a < b ? g : 0, SN_EW_NC,                \
+    SN_EW_NC, 1, 1)                                                                                \
+  X(MINIMUM, a != a ? a : (a < b ? a : b), a <= b ? g : 0, a > b ? g : 0, SN_EW_NC,                \
+    SN_EW_NC, 1, 1)                                                                                \
+  X(HYPOT, SN_EW_M(hypot)(a, b), g * (a / SN_EW_M(hypot)(a, b)),                                   \
+    g * (b / SN_EW_M(hypot)(a, b)), SN_EW_NC, SN_EW_NC, 8, 8)                                      \
+  X(EQUAL, a == b, 0, 0, 0, 0, 1, 1)                                                               \
+  X(NOT_EQUAL, a != b, 0, 0, 0, 0, 1, 1)                                                           \
+  X(GREATER, a > b, 0, 0, 0, 0, 1, 1)                                                              \
+  X(GREATER_EQUAL, a >= b, 0, 0, 0, 0, 1, 1)                                                       \
+  X(LESSER, a < b, 0, 0, 0, 0, 1, 1)                                                               \
+  X(LESSER_EQUAL, a <= b, 0, 0, 0, 0, 1, 1)                                                        \
+  X(LOGICAL_AND, a != 0 && b != 0, 0, 0, 0, 0, 1, 1)                                               \
+  X(LOGICAL_OR, a != 0 || b != 0, 0, 0, 0, 0, 1, 1)                                                \
+  X(LOGICAL_XOR, (a != 0) != (b != 0), 0, 0, 0, 0, 1, 1)                                           \
+  X(SMOOTH_L1,                                                                                     \
+    a > 1 / (b * b) ? a - SN_EW_K(0.5) / (b * b)                                                   \
+                    : (a < -1 / (b * b) ? -a - SN_EW_K(0.5) / (b * b)                              \
+                                        : SN_EW_K(0.5) * a * a * (b * b)),                         \
+    a > 1 / (b * b) ? g : (a < -1 / (b * b) ? -g : g * ((b * b) * a)), 0, SN_EW_NC, 0, 2, 2)       \
   X(RPOW_Y, 0, g * (a * SN_EW_M(log)(b)), 0, SN_EW_NC, 0, 1, 8)
 
 #define SN_EW_ENUM_(ID, ...) SN_EWB_##ID,

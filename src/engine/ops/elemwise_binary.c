@@ -33,65 +33,68 @@
 #define EWB_APPLY_GRAD(FN, G, A, B) FN(G, A, B)
 
 /* The three run variants of o[i] = APPLY(FN, g[i], a[i], b[i]). */
-#define EWB_RUNS(NAME, TY, SX, FN, MODE, COST)                                                         \
-  static void NAME##_vv(void *o_, const void *g_, const void *a_, const void *b_, int64_t n,   \
-                        const double *prm) {                                                   \
-    TY *o = o_;                                                                                \
-    const TY *g = g_, *a = a_, *b = b_;                                                        \
-    (void)g;                                                                                   \
-    (void)prm;                                                                                 \
-    SN_EW_SIMD_IF_##COST(SX) for (int64_t i = 0; i < n; i++) o[i] = EWB_APPLY_##MODE(FN, g[i], a[i], b[i]);  \
-  }                                                                                            \
-  static void NAME##_vs(void *o_, const void *g_, const void *a_, const void *b_, int64_t n,   \
-                        const double *prm) {                                                   \
-    TY *o = o_;                                                                                \
-    const TY *g = g_, *a = a_, bs = *(const TY *)b_;                                           \
-    (void)g;                                                                                   \
-    (void)prm;                                                                                 \
-    SN_EW_SIMD_IF_##COST(SX) for (int64_t i = 0; i < n; i++) o[i] = EWB_APPLY_##MODE(FN, g[i], a[i], bs);    \
-  }                                                                                            \
-  static void NAME##_sv(void *o_, const void *g_, const void *a_, const void *b_, int64_t n,   \
-                        const double *prm) {                                                   \
-    TY *o = o_;                                                                                \
-    const TY *g = g_, as = *(const TY *)a_, *b = b_;                                           \
-    (void)g;                                                                                   \
-    (void)prm;                                                                                 \
-    SN_EW_SIMD_IF_##COST(SX) for (int64_t i = 0; i < n; i++) o[i] = EWB_APPLY_##MODE(FN, g[i], as, b[i]);    \
+#define EWB_RUNS(NAME, TY, SX, FN, MODE, COST)                                                     \
+  static void NAME##_vv(void *o_, const void *g_, const void *a_, const void *b_, int64_t n,       \
+                        const double *prm) {                                                       \
+    TY *o = o_;                                                                                    \
+    const TY *g = g_, *a = a_, *b = b_;                                                            \
+    (void)g;                                                                                       \
+    (void)prm;                                                                                     \
+    SN_EW_SIMD_IF_##COST(SX) for (int64_t i = 0; i < n; i++)                                       \
+      o[i] = EWB_APPLY_##MODE(FN, g[i], a[i], b[i]);                                               \
+  }                                                                                                \
+  static void NAME##_vs(void *o_, const void *g_, const void *a_, const void *b_, int64_t n,       \
+                        const double *prm) {                                                       \
+    TY *o = o_;                                                                                    \
+    const TY *g = g_, *a = a_, bs = *(const TY *)b_;                                               \
+    (void)g;                                                                                       \
+    (void)prm;                                                                                     \
+    SN_EW_SIMD_IF_##COST(SX) for (int64_t i = 0; i < n; i++)                                       \
+      o[i] = EWB_APPLY_##MODE(FN, g[i], a[i], bs);                                                 \
+  }                                                                                                \
+  static void NAME##_sv(void *o_, const void *g_, const void *a_, const void *b_, int64_t n,       \
+                        const double *prm) {                                                       \
+    TY *o = o_;                                                                                    \
+    const TY *g = g_, as = *(const TY *)a_, *b = b_;                                               \
+    (void)g;                                                                                       \
+    (void)prm;                                                                                     \
+    SN_EW_SIMD_IF_##COST(SX) for (int64_t i = 0; i < n; i++)                                       \
+      o[i] = EWB_APPLY_##MODE(FN, g[i], as, b[i]);                                                 \
   }
 
 /* Scalar functions f(a, b) and the gradients g -> g * df/da, g * df/db
  * (see elemwise.h), and their run kernels, for one type. */
-#define EWB_SCALAR_FN(NAME, TY, EXPR)                                                        \
-  static inline TY NAME(TY a, TY b) {                                                          \
-    typedef TY T;                                                                              \
-    (void)a;                                                                                   \
-    (void)b;                                                                                   \
-    return (T)(EXPR);                                                                          \
+#define EWB_SCALAR_FN(NAME, TY, EXPR)                                                              \
+  static inline TY NAME(TY a, TY b) {                                                              \
+    typedef TY T;                                                                                  \
+    (void)a;                                                                                       \
+    (void)b;                                                                                       \
+    return (T)(EXPR);                                                                              \
   }
-#define EWB_GRAD_FN(NAME, TY, EXPR)                                                          \
-  static inline TY NAME(TY g, TY a, TY b) {                                                    \
-    typedef TY T;                                                                              \
-    (void)g;                                                                                   \
-    (void)a;                                                                                   \
-    (void)b;                                                                                   \
-    return (T)(EXPR);                                                                          \
+#define EWB_GRAD_FN(NAME, TY, EXPR)                                                                \
+  static inline TY NAME(TY g, TY a, TY b) {                                                        \
+    typedef TY T;                                                                                  \
+    (void)g;                                                                                       \
+    (void)a;                                                                                       \
+    (void)b;                                                                                       \
+    return (T)(EXPR);                                                                              \
   }
-#define EWB_DEFINE_T(ID, TY, SX, F, GA, GB, CF, CG)                                                  \
-  EWB_SCALAR_FN(ewb_f_##ID##_##SX, TY, F)                                                      \
-  EWB_GRAD_FN(ewb_ga_##ID##_##SX, TY, GA)                                                      \
-  EWB_GRAD_FN(ewb_gb_##ID##_##SX, TY, GB)                                                      \
-  EWB_RUNS(ewb_kf_##ID##_##SX, TY, SX, ewb_f_##ID##_##SX, FWD, CF)                                     \
-  EWB_RUNS(ewb_kga_##ID##_##SX, TY, SX, ewb_ga_##ID##_##SX, GRAD, CG)                                  \
+#define EWB_DEFINE_T(ID, TY, SX, F, GA, GB, CF, CG)                                                \
+  EWB_SCALAR_FN(ewb_f_##ID##_##SX, TY, F)                                                          \
+  EWB_GRAD_FN(ewb_ga_##ID##_##SX, TY, GA)                                                          \
+  EWB_GRAD_FN(ewb_gb_##ID##_##SX, TY, GB)                                                          \
+  EWB_RUNS(ewb_kf_##ID##_##SX, TY, SX, ewb_f_##ID##_##SX, FWD, CF)                                 \
+  EWB_RUNS(ewb_kga_##ID##_##SX, TY, SX, ewb_ga_##ID##_##SX, GRAD, CG)                              \
   EWB_RUNS(ewb_kgb_##ID##_##SX, TY, SX, ewb_gb_##ID##_##SX, GRAD, CG)
-#define EWB_DEFINE(ID, F, GA, GB, CA, CB, CF, CG)                                              \
-  EWB_DEFINE_T(ID, float, f32, F, GA, GB, CF, CG)                                                      \
+#define EWB_DEFINE(ID, F, GA, GB, CA, CB, CF, CG)                                                  \
+  EWB_DEFINE_T(ID, float, f32, F, GA, GB, CF, CG)                                                  \
   EWB_DEFINE_T(ID, double, f64, F, GA, GB, CF, CG)
 SN_EW_BINARY_FUNCTORS(EWB_DEFINE)
 
 #define EWB_V3(K, ID, SX) {K##_##ID##_##SX##_vv, K##_##ID##_##SX##_vs, K##_##ID##_##SX##_sv}
 #define EWB_TYPES(K, ID) {EWB_V3(K, ID, f32), EWB_V3(K, ID, f64)}
-#define EWB_ENTRY(ID, F, GA, GB, CA, CB, CF, CG)                                               \
-  [SN_EWB_##ID] = {EWB_TYPES(ewb_kf, ID), EWB_TYPES(ewb_kga, ID), EWB_TYPES(ewb_kgb, ID), CA,  \
+#define EWB_ENTRY(ID, F, GA, GB, CA, CB, CF, CG)                                                   \
+  [SN_EWB_##ID] = {EWB_TYPES(ewb_kf, ID), EWB_TYPES(ewb_kga, ID), EWB_TYPES(ewb_kgb, ID), CA,      \
                    CB, SN_EW_COST_##CF, SN_EW_COST_##CG},
 const sn_ew_binfn sn_ew_binfns[SN_EWB_COUNT] = {SN_EW_BINARY_FUNCTORS(EWB_ENTRY)};
 
@@ -240,12 +243,14 @@ void sn_ew_run(const sn_ew_plan *pl, sn_ew_kern k, size_t esz, int cost, void *o
     plen = inner;
   }
   const int64_t ntasks = ((rows + rpt - 1) / rpt) * ppr, work = rpt * plen * (cost > 0 ? cost : 1);
+  (void)work; /* unused without OpenMP */
   char *ob = o;
   const char *gp = g, *ap = a, *bp = b;
   SN_PARALLEL_FOR_COST(ntasks, work)
   for (int64_t t = 0; t < ntasks; t++) {
     const int64_t r0 = (t / ppr) * rpt, i0 = (t % ppr) * plen;
-    const int64_t r1 = rows - r0 < rpt ? rows : r0 + rpt, len = inner - i0 < plen ? inner - i0 : plen;
+    const int64_t r1 = rows - r0 < rpt ? rows : r0 + rpt;
+    const int64_t len = inner - i0 < plen ? inner - i0 : plen;
     int64_t coord[SN_MAX_DIMS], offa, offb;
     ew_row_start(pl, r0, coord, &offa, &offb);
     for (int64_t r = r0; r < r1; r++) {
@@ -276,24 +281,24 @@ typedef struct {
 #else
 #define EW_SIMD_SUM
 #endif
-#define EW_RED_OPS(TY, SX)                                                                   \
-  static void ew_acc_##SX(void *d_, const void *s_, int64_t n) {                               \
-    TY *d = d_;                                                                                \
-    const TY *s = s_;                                                                          \
-    SN_EW_SIMD for (int64_t i = 0; i < n; i++) d[i] += s[i];                                   \
-  }                                                                                            \
-  static double ew_sum_##SX(const void *s_, int64_t n) {                                       \
-    const TY *s = s_;                                                                          \
-    double acc = 0;                                                                            \
-    EW_SIMD_SUM for (int64_t i = 0; i < n; i++) acc += s[i];                                   \
-    return acc;                                                                                \
-  }                                                                                            \
-  static void ew_scale_##SX(void *d_, int64_t n, double scale) {                               \
-    TY *d = d_;                                                                                \
-    const TY c = (TY)scale;                                                                    \
-    SN_EW_SIMD for (int64_t i = 0; i < n; i++) d[i] *= c;                                      \
-  }                                                                                            \
-  static void ew_set_##SX(void *d, int64_t i, double v) { ((TY *)d)[i] = (TY)v; }              \
+#define EW_RED_OPS(TY, SX)                                                                         \
+  static void ew_acc_##SX(void *d_, const void *s_, int64_t n) {                                   \
+    TY *d = d_;                                                                                    \
+    const TY *s = s_;                                                                              \
+    SN_EW_SIMD for (int64_t i = 0; i < n; i++) d[i] += s[i];                                       \
+  }                                                                                                \
+  static double ew_sum_##SX(const void *s_, int64_t n) {                                           \
+    const TY *s = s_;                                                                              \
+    double acc = 0;                                                                                \
+    EW_SIMD_SUM for (int64_t i = 0; i < n; i++) acc += s[i];                                       \
+    return acc;                                                                                    \
+  }                                                                                                \
+  static void ew_scale_##SX(void *d_, int64_t n, double scale) {                                   \
+    TY *d = d_;                                                                                    \
+    const TY c = (TY)scale;                                                                        \
+    SN_EW_SIMD for (int64_t i = 0; i < n; i++) d[i] *= c;                                          \
+  }                                                                                                \
+  static void ew_set_##SX(void *d, int64_t i, double v) { ((TY *)d)[i] = (TY)v; }                  \
   static const ew_red_ops ew_red_##SX = {ew_acc_##SX, ew_sum_##SX, ew_scale_##SX, ew_set_##SX};
 EW_RED_OPS(float, f32)
 EW_RED_OPS(double, f64)
@@ -503,7 +508,8 @@ static int ewb_backward(sn_call *c, int fn) {
         return sn_error(SN_ERR_OVERFLOW, "%s backward: temporary size overflows", sn_ew_name(c));
       dst = sn_host_alloc(tbytes);
       if (!dst)
-        return sn_error(SN_ERR_OOM, "%s backward: cannot allocate %zu bytes", sn_ew_name(c), tbytes);
+        return sn_error(SN_ERR_OOM, "%s backward: cannot allocate %zu bytes", sn_ew_name(c),
+                        tbytes);
     }
     sn_ew_run(&pl, kern, esz, f->costg, dst, sn_tensor_data(og), sn_tensor_data(a),
               sn_tensor_data(b), NULL);
@@ -533,80 +539,75 @@ static int ewb_infer_bcast(const sn_params *p, sn_shape *in, int nin, sn_shape *
 
 static const char *const ewb_inputs[] = {"lhs", "rhs", NULL};
 
-#define EWB_BCAST_DOC                                                                        \
-  " with broadcasting: shapes are aligned at their last C-order dimension (the first R "      \
-  "dimension), the shorter shape is padded with 1s, and a dimension of size 1 is stretched "  \
+#define EWB_BCAST_DOC                                                                              \
+  " with broadcasting: shapes are aligned at their last C-order dimension (the first R "           \
+  "dimension), the shorter shape is padded with 1s, and a dimension of size 1 is stretched "       \
   "to the other operand's size; the gradient is summed over stretched dimensions."
 #define EWB_SAME_DOC " of two arrays with the same shape."
 
 /* X(functor, same-shape name, aliases, broadcast name, aliases, flags, what) */
-#define EWB_OPS(X)                                                                           \
-  X(ADD, "elemwise_add", "_plus|_add|_Plus", "broadcast_add", "broadcast_plus", 0,           \
-    "Element-wise sum lhs + rhs")                                                              \
-  X(SUB, "elemwise_sub", "_minus|_sub|_Minus", "broadcast_sub", "broadcast_minus", 0,        \
-    "Element-wise difference lhs - rhs")                                                       \
-  X(MUL, "elemwise_mul", "_mul|_Mul", "broadcast_mul", NULL, SN_DEP_IN,                      \
-    "Element-wise product lhs * rhs")                                                          \
-  X(DIV, "elemwise_div", "_div|_Div", "broadcast_div", NULL, SN_DEP_IN,                      \
-    "Element-wise quotient lhs / rhs")                                                         \
-  X(MOD, "_mod", "_Mod", "broadcast_mod", NULL, SN_DEP_IN,                                   \
-    "Element-wise lhs modulo rhs (the result takes the sign of rhs like R's %%, and x mod 0 " \
-    "is 0)")                                                                                   \
-  X(POWER, "_power", "_Power", "broadcast_power", NULL, SN_DEP_IN,                           \
-    "Element-wise power lhs ^ rhs")                                                            \
-  X(MAXIMUM, "_maximum", "_Maximum", "broadcast_maximum", NULL, SN_DEP_IN,                   \
-    "Element-wise maximum of lhs and rhs (a NaN lhs propagates; on ties the gradient goes to " \
-    "lhs)")                                                                                    \
-  X(MINIMUM, "_minimum", "_Minimum", "broadcast_minimum", NULL, SN_DEP_IN,                   \
-    "Element-wise minimum of lhs and rhs (a NaN lhs propagates; on ties the gradient goes to " \
-    "lhs)")                                                                                    \
-  X(HYPOT, "_hypot", "_Hypot", "broadcast_hypot", NULL, SN_DEP_IN,                           \
-    "Element-wise hypotenuse sqrt(lhs^2 + rhs^2)")                                             \
-  X(EQUAL, "_equal", "_Equal", "broadcast_equal", NULL, SN_OP_NO_GRAD,                       \
-    "Element-wise lhs == rhs as 1 or 0 in the inputs' dtype (no gradient)")                    \
-  X(NOT_EQUAL, "_not_equal", "_Not_Equal", "broadcast_not_equal", NULL, SN_OP_NO_GRAD,       \
-    "Element-wise lhs != rhs as 1 or 0 in the inputs' dtype (no gradient)")                    \
-  X(GREATER, "_greater", "_Greater", "broadcast_greater", NULL, SN_OP_NO_GRAD,               \
-    "Element-wise lhs > rhs as 1 or 0 in the inputs' dtype (no gradient)")                     \
-  X(GREATER_EQUAL, "_greater_equal", "_Greater_Equal", "broadcast_greater_equal", NULL,      \
-    SN_OP_NO_GRAD, "Element-wise lhs >= rhs as 1 or 0 in the inputs' dtype (no gradient)")     \
-  X(LESSER, "_lesser", "_Lesser", "broadcast_lesser", NULL, SN_OP_NO_GRAD,                   \
-    "Element-wise lhs < rhs as 1 or 0 in the inputs' dtype (no gradient)")                     \
-  X(LESSER_EQUAL, "_lesser_equal", "_Lesser_Equal", "broadcast_lesser_equal", NULL,          \
-    SN_OP_NO_GRAD, "Element-wise lhs <= rhs as 1 or 0 in the inputs' dtype (no gradient)")     \
-  X(LOGICAL_AND, "_logical_and", "_Logical_And", "broadcast_logical_and", NULL,              \
-    SN_OP_NO_GRAD, "Element-wise logical and of lhs and rhs (nonzero is true) as 1 or 0 (no "  \
-                   "gradient)")                                                                \
-  X(LOGICAL_OR, "_logical_or", "_Logical_Or", "broadcast_logical_or", NULL, SN_OP_NO_GRAD,   \
-    "Element-wise logical or of lhs and rhs (nonzero is true) as 1 or 0 (no gradient)")        \
-  X(LOGICAL_XOR, "_logical_xor", "_Logical_Xor", "broadcast_logical_xor", NULL,              \
-    SN_OP_NO_GRAD, "Element-wise logical xor of lhs and rhs (nonzero is true) as 1 or 0 (no "  \
+#define EWB_OPS(X)                                                                                 \
+  X(ADD, "elemwise_add", "_plus|_add|_Plus", "broadcast_add", "broadcast_plus", 0,                 \
+    "Element-wise sum lhs + rhs")                                                                  \
+  X(SUB, "elemwise_sub", "_minus|_sub|_Minus", "broadcast_sub", "broadcast_minus", 0,              \
+    "Element-wise difference lhs - rhs")                                                           \
+  X(MUL, "elemwise_mul", "_mul|_Mul", "broadcast_mul", NULL, SN_DEP_IN,                            \
+    "Element-wise product lhs * rhs")                                                              \
+  X(DIV, "elemwise_div", "_div|_Div", "broadcast_div", NULL, SN_DEP_IN,                            \
+    "Element-wise quotient lhs / rhs")                                                             \
+  X(MOD, "_mod", "_Mod", "broadcast_mod", NULL, SN_DEP_IN,                                         \
+    "Element-wise lhs modulo rhs (the result takes the sign of rhs like R's %%, and x mod 0 "      \
+    "is 0)")                                                                                       \
+  X(POWER, "_power", "_Power", "broadcast_power", NULL, SN_DEP_IN,                                 \
+    "Element-wise power lhs ^ rhs")                                                                \
+  X(MAXIMUM, "_maximum", "_Maximum", "broadcast_maximum", NULL, SN_DEP_IN,                         \
+    "Element-wise maximum of lhs and rhs (a NaN lhs propagates; on ties the gradient goes to "     \
+    "lhs)")                                                                                        \
+  X(MINIMUM, "_minimum", "_Minimum", "broadcast_minimum", NULL, SN_DEP_IN,                         \
+    "Element-wise minimum of lhs and rhs (a NaN lhs propagates; on ties the gradient goes to "     \
+    "lhs)")                                                                                        \
+  X(HYPOT, "_hypot", "_Hypot", "broadcast_hypot", NULL, SN_DEP_IN,                                 \
+    "Element-wise hypotenuse sqrt(lhs^2 + rhs^2)")                                                 \
+  X(EQUAL, "_equal", "_Equal", "broadcast_equal", NULL, SN_OP_NO_GRAD,                             \
+    "Element-wise lhs == rhs as 1 or 0 in the inputs' dtype (no gradient)")                        \
+  X(NOT_EQUAL, "_not_equal", "_Not_Equal", "broadcast_not_equal", NULL, SN_OP_NO_GRAD,             \
+    "Element-wise lhs != rhs as 1 or 0 in the inputs' dtype (no gradient)")                        \
+  X(GREATER, "_greater", "_Greater", "broadcast_greater", NULL, SN_OP_NO_GRAD,                     \
+    "Element-wise lhs > rhs as 1 or 0 in the inputs' dtype (no gradient)")                         \
+  X(GREATER_EQUAL, "_greater_equal", "_Greater_Equal", "broadcast_greater_equal", NULL,            \
+    SN_OP_NO_GRAD, "Element-wise lhs >= rhs as 1 or 0 in the inputs' dtype (no gradient)")         \
+  X(LESSER, "_lesser", "_Lesser", "broadcast_lesser", NULL, SN_OP_NO_GRAD,                         \
+    "Element-wise lhs < rhs as 1 or 0 in the inputs' dtype (no gradient)")                         \
+  X(LESSER_EQUAL, "_lesser_equal", "_Lesser_Equal", "broadcast_lesser_equal", NULL,                \
+    SN_OP_NO_GRAD, "Element-wise lhs <= rhs as 1 or 0 in the inputs' dtype (no gradient)")         \
+  X(LOGICAL_AND, "_logical_and", "_Logical_And", "broadcast_logical_and", NULL,                    \
+    SN_OP_NO_GRAD, "Element-wise logical and of lhs and rhs (nonzero is true) as 1 or 0 (no "      \
+                   "gradient)")                                                                    \
+  X(LOGICAL_OR, "_logical_or", "_Logical_Or", "broadcast_logical_or", NULL, SN_OP_NO_GRAD,         \
+    "Element-wise logical or of lhs and rhs (nonzero is true) as 1 or 0 (no gradient)")            \
+  X(LOGICAL_XOR, "_logical_xor", "_Logical_Xor", "broadcast_logical_xor", NULL,                    \
+    SN_OP_NO_GRAD, "Element-wise logical xor of lhs and rhs (nonzero is true) as 1 or 0 (no "      \
                    "gradient)")
 
 #define EWB_BWD_PTR(ID, FLAGS) (((FLAGS)&SN_OP_NO_GRAD) ? NULL : ewb_bwd_##ID)
-#define EWB_OP(ID, NAME, ALIASES, BNAME, BALIASES, FLAGS, WHAT)                              \
-  static int ewb_fwd_##ID(sn_call *c) { return ewb_forward(c, SN_EWB_##ID); }                 \
-  static int ewb_bwd_##ID(sn_call *c) { return ewb_backward(c, SN_EWB_##ID); }                \
-  static const sn_op ewb_op_##ID = {.name = NAME,                                              \
-                                    .aliases = ALIASES,                                        \
-                                    .doc = WHAT EWB_SAME_DOC,                                  \
-                                    .inputs = ewb_inputs,                                      \
-                                    .infer_shape = sn_infer_same_shape,                        \
-                                    .forward_cpu = ewb_fwd_##ID,                               \
-                                    .backward_cpu = EWB_BWD_PTR(ID, FLAGS),                    \
-                                    .flags = FLAGS,                                            \
-                                    .inplace_in = 0,                                           \
-                                    .inplace_grad = !((FLAGS)&SN_OP_NO_GRAD)};                 \
-  static const sn_op ewb_bop_##ID = {.name = BNAME,                                            \
-                                     .aliases = BALIASES,                                      \
-                                     .doc = WHAT EWB_BCAST_DOC,                                \
-                                     .inputs = ewb_inputs,                                     \
-                                     .infer_shape = ewb_infer_bcast,                           \
-                                     .forward_cpu = ewb_fwd_##ID,                              \
-                                     .backward_cpu = EWB_BWD_PTR(ID, FLAGS),                   \
-                                     .flags = FLAGS,                                           \
-                                     .inplace_in = 0,                                          \
-                                     .inplace_grad = !((FLAGS)&SN_OP_NO_GRAD)};
+#define EWB_SNOP(ID, NAME, ALIASES, DOC, INFER, FLAGS)                                             \
+  {.name = NAME,                                                                                   \
+   .aliases = ALIASES,                                                                             \
+   .doc = DOC,                                                                                     \
+   .inputs = ewb_inputs,                                                                           \
+   .infer_shape = INFER,                                                                           \
+   .forward_cpu = ewb_fwd_##ID,                                                                    \
+   .backward_cpu = EWB_BWD_PTR(ID, FLAGS),                                                         \
+   .flags = FLAGS,                                                                                 \
+   .inplace_in = 0,                                                                                \
+   .inplace_grad = ((FLAGS)&SN_OP_NO_GRAD) ? -1 : 1}
+#define EWB_OP(ID, NAME, ALIASES, BNAME, BALIASES, FLAGS, WHAT)                                    \
+  static int ewb_fwd_##ID(sn_call *c) { return ewb_forward(c, SN_EWB_##ID); }                      \
+  static int ewb_bwd_##ID(sn_call *c) { return ewb_backward(c, SN_EWB_##ID); }                     \
+  static const sn_op ewb_op_##ID =                                                                 \
+      EWB_SNOP(ID, NAME, ALIASES, WHAT EWB_SAME_DOC, sn_infer_same_shape, FLAGS);                  \
+  static const sn_op ewb_bop_##ID =                                                                \
+      EWB_SNOP(ID, BNAME, BALIASES, WHAT EWB_BCAST_DOC, ewb_infer_bcast, FLAGS);
 EWB_OPS(EWB_OP)
 
 /* ---- add_n ---- */
@@ -616,8 +617,8 @@ static const sn_param_spec addn_params[] = {
     {"num_args", SN_PT_INT, NULL, NULL, "Number of inputs to be summed."},
 };
 
-#define EWB_ARG10(d)                                                                         \
-  "arg" #d "0", "arg" #d "1", "arg" #d "2", "arg" #d "3", "arg" #d "4", "arg" #d "5",         \
+#define EWB_ARG10(d)                                                                               \
+  "arg" #d "0", "arg" #d "1", "arg" #d "2", "arg" #d "3", "arg" #d "4", "arg" #d "5",              \
       "arg" #d "6", "arg" #d "7", "arg" #d "8", "arg" #d "9"
 static const char *const addn_names[SN_MAX_IO] = {
     "arg0",     "arg1",     "arg2",     "arg3",     "arg4",     "arg5",    "arg6",

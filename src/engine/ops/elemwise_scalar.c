@@ -24,17 +24,17 @@
 #include "elemwise.h"
 
 enum { P_SCALAR, P_IS_INT };
+#define EWS_IS_INT                                                                                 \
+  {"is_int", SN_PT_BOOL, "True", NULL,                                                             \
+   "Indicate whether scalar input is int type (written by MXNet >= 1.8; no effect on "             \
+   "floating-point data)"}
 static const sn_param_spec ews_params[] = {
     {"scalar", SN_PT_FLOAT, "1", NULL, "Scalar input value"},
-    {"is_int", SN_PT_BOOL, "True", NULL,
-     "Indicate whether scalar input is int type (written by MXNet >= 1.8; no effect on "
-     "floating-point data)"},
+    EWS_IS_INT,
 };
 static const sn_param_spec ews_params_sl1[] = {
     {"scalar", SN_PT_FLOAT, "1", NULL, "sigma: the quadratic region is |x| < 1 / sigma^2"},
-    {"is_int", SN_PT_BOOL, "True", NULL,
-     "Indicate whether scalar input is int type (written by MXNet >= 1.8; no effect on "
-     "floating-point data)"},
+    EWS_IS_INT,
 };
 
 /* What backward reads: nothing (the output gradient stands in for the
@@ -54,41 +54,41 @@ typedef struct {
 
 /* X(id, name, aliases, functor, reversed, backward reads, gradient functor,
  *   side, what it computes) */
-#define EWS_OPS(X)                                                                           \
-  X(plus, "_plus_scalar", "_PlusScalar", ADD, 0, NONE, ADD, A, "x + scalar")                   \
-  X(minus, "_minus_scalar", "_MinusScalar", SUB, 0, NONE, SUB, A, "x - scalar")                \
-  X(rminus, "_rminus_scalar", "_RMinusScalar", SUB, 1, NONE, SUB, B, "scalar - x")             \
-  X(mul, "_mul_scalar", "_MulScalar", MUL, 0, NONE, MUL, A, "x * scalar")                      \
-  X(div, "_div_scalar", "_DivScalar", DIV, 0, NONE, DIV, A, "x / scalar")                      \
-  X(rdiv, "_rdiv_scalar", "_RDivScalar", DIV, 1, IN, DIV, B, "scalar / x")                     \
-  X(mod, "_mod_scalar", "_ModScalar", MOD, 0, NONE, MOD, A,                                    \
-    "x modulo scalar (the sign of scalar, like R's %%; x mod 0 is 0)")                         \
-  X(rmod, "_rmod_scalar", "_RModScalar", MOD, 1, IN, MOD, B,                                   \
-    "scalar modulo x (the sign of x, like R's %%; scalar mod 0 is 0)")                         \
-  X(power, "_power_scalar", "_PowerScalar", POWER, 0, IN, POWER, A, "x ^ scalar")              \
-  X(rpower, "_rpower_scalar", "_RPowerScalar", POWER, 1, OUT, RPOW_Y, A, "scalar ^ x")         \
-  X(maximum, "_maximum_scalar", "_MaximumScalar", MAXIMUM, 0, IN, MAXIMUM, A,                  \
-    "max(x, scalar) (the gradient goes to x where x >= scalar)")                               \
-  X(minimum, "_minimum_scalar", "_MinimumScalar", MINIMUM, 0, IN, MINIMUM, A,                  \
-    "min(x, scalar) (the gradient goes to x where x <= scalar)")                               \
-  X(hypot, "_hypot_scalar", "_HypotScalar", HYPOT, 0, IN, HYPOT, A, "sqrt(x^2 + scalar^2)")    \
-  X(equal, "_equal_scalar", "_EqualScalar", EQUAL, 0, NOGRAD, EQUAL, A,                        \
-    "x == scalar as 1 or 0 in x's dtype (no gradient)")                                        \
-  X(not_equal, "_not_equal_scalar", "_NotEqualScalar", NOT_EQUAL, 0, NOGRAD, NOT_EQUAL, A,     \
-    "x != scalar as 1 or 0 in x's dtype (no gradient)")                                        \
-  X(greater, "_greater_scalar", "_GreaterScalar", GREATER, 0, NOGRAD, GREATER, A,              \
-    "x > scalar as 1 or 0 in x's dtype (no gradient)")                                         \
-  X(greater_equal, "_greater_equal_scalar", "_GreaterEqualScalar", GREATER_EQUAL, 0, NOGRAD,   \
-    GREATER_EQUAL, A, "x >= scalar as 1 or 0 in x's dtype (no gradient)")                      \
-  X(lesser, "_lesser_scalar", "_LesserScalar", LESSER, 0, NOGRAD, LESSER, A,                   \
-    "x < scalar as 1 or 0 in x's dtype (no gradient)")                                         \
-  X(lesser_equal, "_lesser_equal_scalar", "_LesserEqualScalar", LESSER_EQUAL, 0, NOGRAD,       \
-    LESSER_EQUAL, A, "x <= scalar as 1 or 0 in x's dtype (no gradient)")                       \
-  X(logical_and, "_logical_and_scalar", "_LogicalAndScalar", LOGICAL_AND, 0, NOGRAD,           \
-    LOGICAL_AND, A, "logical x and scalar (nonzero is true) as 1 or 0 (no gradient)")          \
-  X(logical_or, "_logical_or_scalar", "_LogicalOrScalar", LOGICAL_OR, 0, NOGRAD, LOGICAL_OR,   \
-    A, "logical x or scalar (nonzero is true) as 1 or 0 (no gradient)")                        \
-  X(logical_xor, "_logical_xor_scalar", "_LogicalXorScalar", LOGICAL_XOR, 0, NOGRAD,           \
+#define EWS_OPS(X)                                                                                 \
+  X(plus, "_plus_scalar", "_PlusScalar", ADD, 0, NONE, ADD, A, "x + scalar")                       \
+  X(minus, "_minus_scalar", "_MinusScalar", SUB, 0, NONE, SUB, A, "x - scalar")                    \
+  X(rminus, "_rminus_scalar", "_RMinusScalar", SUB, 1, NONE, SUB, B, "scalar - x")                 \
+  X(mul, "_mul_scalar", "_MulScalar", MUL, 0, NONE, MUL, A, "x * scalar")                          \
+  X(div, "_div_scalar", "_DivScalar", DIV, 0, NONE, DIV, A, "x / scalar")                          \
+  X(rdiv, "_rdiv_scalar", "_RDivScalar", DIV, 1, IN, DIV, B, "scalar / x")                         \
+  X(mod, "_mod_scalar", "_ModScalar", MOD, 0, NONE, MOD, A,                                        \
+    "x modulo scalar (the sign of scalar, like R's %%; x mod 0 is 0)")                             \
+  X(rmod, "_rmod_scalar", "_RModScalar", MOD, 1, IN, MOD, B,                                       \
+    "scalar modulo x (the sign of x, like R's %%; scalar mod 0 is 0)")                             \
+  X(power, "_power_scalar", "_PowerScalar", POWER, 0, IN, POWER, A, "x ^ scalar")                  \
+  X(rpower, "_rpower_scalar", "_RPowerScalar", POWER, 1, OUT, RPOW_Y, A, "scalar ^ x")             \
+  X(maximum, "_maximum_scalar", "_MaximumScalar", MAXIMUM, 0, IN, MAXIMUM, A,                      \
+    "max(x, scalar) (the gradient goes to x where x >= scalar)")                                   \
+  X(minimum, "_minimum_scalar", "_MinimumScalar", MINIMUM, 0, IN, MINIMUM, A,                      \
+    "min(x, scalar) (the gradient goes to x where x <= scalar)")                                   \
+  X(hypot, "_hypot_scalar", "_HypotScalar", HYPOT, 0, IN, HYPOT, A, "sqrt(x^2 + scalar^2)")        \
+  X(equal, "_equal_scalar", "_EqualScalar", EQUAL, 0, NOGRAD, EQUAL, A,                            \
+    "x == scalar as 1 or 0 in x's dtype (no gradient)")                                            \
+  X(not_equal, "_not_equal_scalar", "_NotEqualScalar", NOT_EQUAL, 0, NOGRAD, NOT_EQUAL, A,         \
+    "x != scalar as 1 or 0 in x's dtype (no gradient)")                                            \
+  X(greater, "_greater_scalar", "_GreaterScalar", GREATER, 0, NOGRAD, GREATER, A,                  \
+    "x > scalar as 1 or 0 in x's dtype (no gradient)")                                             \
+  X(greater_equal, "_greater_equal_scalar", "_GreaterEqualScalar", GREATER_EQUAL, 0, NOGRAD,       \
+    GREATER_EQUAL, A, "x >= scalar as 1 or 0 in x's dtype (no gradient)")                          \
+  X(lesser, "_lesser_scalar", "_LesserScalar", LESSER, 0, NOGRAD, LESSER, A,                       \
+    "x < scalar as 1 or 0 in x's dtype (no gradient)")                                             \
+  X(lesser_equal, "_lesser_equal_scalar", "_LesserEqualScalar", LESSER_EQUAL, 0, NOGRAD,           \
+    LESSER_EQUAL, A, "x <= scalar as 1 or 0 in x's dtype (no gradient)")                           \
+  X(logical_and, "_logical_and_scalar", "_LogicalAndScalar", LOGICAL_AND, 0, NOGRAD,               \
+    LOGICAL_AND, A, "logical x and scalar (nonzero is true) as 1 or 0 (no gradient)")              \
+  X(logical_or, "_logical_or_scalar", "_LogicalOrScalar", LOGICAL_OR, 0, NOGRAD, LOGICAL_OR,       \
+    A, "logical x or scalar (nonzero is true) as 1 or 0 (no gradient)")                            \
+  X(logical_xor, "_logical_xor_scalar", "_LogicalXorScalar", LOGICAL_XOR, 0, NOGRAD,               \
     LOGICAL_XOR, A, "logical x xor scalar (nonzero is true) as 1 or 0 (no gradient)")
 
 /* The scalar in the data's dtype; *sp points at it. */
@@ -145,25 +145,25 @@ static const char *const ews_inputs[] = {"data", NULL};
 #define EWS_FLAGS_IN SN_DEP_IN
 #define EWS_FLAGS_OUT SN_DEP_OUT
 #define EWS_FLAGS_NOGRAD SN_OP_NO_GRAD
-#define EWS_OP_T(ID, NAME, ALIASES, PARAMS, DEP, DOC)                                        \
-  static int ews_fwd_##ID(sn_call *c) { return ews_forward(c, &ews_def_##ID); }                \
-  static int ews_bwd_##ID(sn_call *c) { return ews_backward(c, &ews_def_##ID); }               \
-  static const sn_op ews_op_##ID = {                                                           \
-      .name = NAME,                                                                            \
-      .aliases = ALIASES,                                                                      \
-      .doc = DOC,                                                                              \
-      .params = PARAMS,                                                                        \
-      .nparams = 2,                                                                            \
-      .inputs = ews_inputs,                                                                    \
-      .infer_shape = sn_infer_same_shape,                                                      \
-      .forward_cpu = ews_fwd_##ID,                                                             \
-      .backward_cpu = EWS_##DEP == EWS_NOGRAD ? NULL : ews_bwd_##ID,                           \
-      .flags = EWS_FLAGS_##DEP,                                                                \
-      .inplace_in = 0,                                                                         \
-      .inplace_grad = EWS_##DEP != EWS_NOGRAD};
-#define EWS_OP(ID, NAME, ALIASES, FN, REV, DEP, GFN, SIDE, WHAT)                             \
-  static const ews_def ews_def_##ID = {SN_EWB_##FN, REV, EWS_##DEP, SN_EWB_##GFN, EWS_##SIDE}; \
-  EWS_OP_T(ID, NAME, ALIASES, ews_params, DEP, "Element-wise " WHAT ", for an array x and "    \
+#define EWS_OP_T(ID, NAME, ALIASES, PARAMS, DEP, DOC)                                              \
+  static int ews_fwd_##ID(sn_call *c) { return ews_forward(c, &ews_def_##ID); }                    \
+  static int ews_bwd_##ID(sn_call *c) { return ews_backward(c, &ews_def_##ID); }                   \
+  static const sn_op ews_op_##ID = {                                                               \
+      .name = NAME,                                                                                \
+      .aliases = ALIASES,                                                                          \
+      .doc = DOC,                                                                                  \
+      .params = PARAMS,                                                                            \
+      .nparams = 2,                                                                                \
+      .inputs = ews_inputs,                                                                        \
+      .infer_shape = sn_infer_same_shape,                                                          \
+      .forward_cpu = ews_fwd_##ID,                                                                 \
+      .backward_cpu = EWS_##DEP == EWS_NOGRAD ? NULL : ews_bwd_##ID,                               \
+      .flags = EWS_FLAGS_##DEP,                                                                    \
+      .inplace_in = 0,                                                                             \
+      .inplace_grad = EWS_##DEP == EWS_NOGRAD ? -1 : 1};
+#define EWS_OP(ID, NAME, ALIASES, FN, REV, DEP, GFN, SIDE, WHAT)                                   \
+  static const ews_def ews_def_##ID = {SN_EWB_##FN, REV, EWS_##DEP, SN_EWB_##GFN, EWS_##SIDE};     \
+  EWS_OP_T(ID, NAME, ALIASES, ews_params, DEP, "Element-wise " WHAT ", for an array x and "        \
            "the scalar parameter `scalar`.")
 EWS_OPS(EWS_OP)
 

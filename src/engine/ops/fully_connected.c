@@ -215,7 +215,7 @@ static int fc_backward(sn_call *c) {
 
 static const sn_op op_fully_connected = {
     .name = "FullyConnected",
-    .aliases = NULL,
+    .aliases = "_npx_fully_connected",
     .doc = "Applies a linear transformation: out = data * weight^T + bias. With flatten = "
            "True the data (batch, d1, ..., dk) is flattened to (batch, d1 * ... * dk) and the "
            "output is (batch, num_hidden); with flatten = False the transformation applies to "

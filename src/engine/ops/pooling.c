@@ -567,7 +567,7 @@ static const char *const pool_inputs[] = {"data", NULL};
 
 static const sn_op op_pooling = {
     .name = "Pooling",
-    .aliases = NULL,
+    .aliases = "_npx_pooling",
     .doc = "Performs max, average, sum or Lp pooling over 1-D, 2-D or 3-D windows of data "
            "(batch, channel, ...). Output size per dimension: floor((x + 2 * pad - kernel) / "
            "stride) + 1 for the 'valid' convention, ceil(...) + 1 for 'full' (compatible with "
