@@ -423,9 +423,9 @@ static int sn_plan(sn_executor *ex, int plan) {
       int src = -1;
       if (plan && j == 0 && w[j] == st->out[0]) {
         const sn_op *op = st->kind == SN_STEP_FWD || st->kind == SN_STEP_BWD ? ex->g.node[st->node]->op : NULL;
-        if (st->kind == SN_STEP_FWD && op->inplace_in >= 0 && op->inplace_in < st->nin)
-          src = st->in[op->inplace_in];
-        else if (st->kind == SN_STEP_BWD && op->inplace_grad >= 0 && st->ograd[0] >= 0)
+        if (st->kind == SN_STEP_FWD && op->inplace_in > 0 && op->inplace_in - 1 < st->nin)
+          src = st->in[op->inplace_in - 1];
+        else if (st->kind == SN_STEP_BWD && op->inplace_grad > 0 && st->ograd[0] >= 0)
           src = st->ograd[0];
         else if (st->kind == SN_STEP_SUM)
           src = st->in[0];

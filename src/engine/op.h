@@ -98,6 +98,8 @@ enum {
   SN_OP_AUX_UPDATE = 1u << 6 /* forward(is_train) writes aux states */
 };
 
+#define SN_INPLACE(k) ((k) < 0 ? 0 : (k) + 1)
+
 typedef struct sn_op {
   const char *name;
   const char *aliases; /* "|a|b|" style list without outer bars: "a|b" */
@@ -127,9 +129,11 @@ typedef struct sn_op {
   sn_kernel forward_cpu, backward_cpu;
   sn_kernel forward_gpu, backward_gpu; /* set by the CUDA module */
   unsigned flags;
-  /* out[0] may share the storage of in[inplace_in] (-1: never). */
+  /* In-place options, opt-in so that an op that says nothing is never run
+   * in place: SN_INPLACE(k) lets out[0] share the storage of in[k];
+   * inplace_grad = SN_INPLACE(0) lets igrad[0] share ograd[0] in backward
+   * (element-wise ops).  0 (the default), or SN_INPLACE(-1): never. */
   int inplace_in;
-  /* igrad[0] may share ograd[0] in backward (element-wise ops). */
   int inplace_grad;
   const char *name_hint; /* auto-name prefix; NULL: lower-cased name */
 } sn_op;

@@ -223,7 +223,7 @@ test_that("hard_sigmoid matches max(0, min(1, alpha x + beta))", {
   expect_equal(out, pmin(pmax(0.2 * x + 0.5, 0), 1), tolerance = 1e-7)
   out <- op_forward("hard_sigmoid", list(x), list(alpha = 0.5, beta = 0.25))[[1]]
   expect_equal(out, pmin(pmax(0.5 * x + 0.25, 0), 1))
-  xs <- away(c(3L, 5L), 0.1, 1) * 2 # away from the kinks at -2.5 and 2.5
+  # away from the kinks at x = -2.5 and 2.5
   for (d in shapes3) op_check_grad("hard_sigmoid", list(away(d, 0.1, 2)))
 })
 

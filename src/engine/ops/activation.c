@@ -197,8 +197,8 @@ static const sn_op op_activation = {
     .forward_cpu = act_forward,
     .backward_cpu = act_backward,
     .flags = SN_DEP_OUT,
-    .inplace_in = 0,
-    .inplace_grad = 0,
+    .inplace_in = SN_INPLACE(0),
+    .inplace_grad = SN_INPLACE(0),
 };
 
 /* ------------------------------------------------------------------ */
@@ -526,8 +526,8 @@ static const sn_op op_leaky_relu = {
     .forward_cpu = lrelu_forward,
     .backward_cpu = lrelu_backward,
     .flags = SN_DEP_IN | SN_DEP_OUT | SN_OP_RANDOM,
-    .inplace_in = -1,
-    .inplace_grad = 0,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(0),
 };
 
 const sn_op *const sn_family_activation[] = {&op_activation, &op_leaky_relu, NULL};

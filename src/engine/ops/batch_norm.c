@@ -298,8 +298,8 @@ static const sn_op op_batch_norm = {
     .forward_cpu = bn_forward,
     .backward_cpu = bn_backward,
     .flags = SN_DEP_IN | SN_DEP_OUT | SN_OP_AUX_UPDATE,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 const sn_op *const sn_family_batch_norm[] = {&op_batch_norm, NULL};

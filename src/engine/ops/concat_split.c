@@ -281,8 +281,8 @@ static const sn_op op_concat = {
     .forward_cpu = concat_forward,
     .backward_cpu = concat_backward,
     .flags = 0,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
     .name_hint = "concat",
 };
 
@@ -439,8 +439,8 @@ static const sn_op op_slice_channel = {
     .forward_cpu = slice_channel_forward,
     .backward_cpu = slice_channel_backward,
     .flags = 0,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
     .name_hint = "slicechannel",
 };
 
@@ -569,8 +569,8 @@ static const sn_op op_stack = {
     .forward_cpu = stack_forward,
     .backward_cpu = stack_backward,
     .flags = 0,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 const sn_op *const sn_family_concat_split[] = {&op_concat, &op_slice_channel, &op_stack, NULL};

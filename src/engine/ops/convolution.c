@@ -828,8 +828,8 @@ static const sn_op op_convolution = {
     .forward_cpu = conv_forward,
     .backward_cpu = conv_backward,
     .flags = SN_DEP_IN,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
     .name_hint = "convolution",
 };
 
@@ -849,8 +849,8 @@ static const sn_op op_deconvolution = {
     .forward_cpu = deconv_forward,
     .backward_cpu = deconv_backward,
     .flags = SN_DEP_IN,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
     .name_hint = "deconvolution",
 };
 

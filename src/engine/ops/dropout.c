@@ -237,8 +237,8 @@ static const sn_op op_dropout = {
     .forward_cpu = dropout_forward,
     .backward_cpu = dropout_backward,
     .flags = SN_DEP_OUT | SN_OP_RANDOM,
-    .inplace_in = 0,
-    .inplace_grad = 0,
+    .inplace_in = SN_INPLACE(0),
+    .inplace_grad = SN_INPLACE(0),
 };
 
 const sn_op *const sn_family_dropout[] = {&op_dropout, NULL};

@@ -7,9 +7,10 @@
  *
  * - sn_ew_kern: one contiguous run, o[i] = f(g[i], a[i], b[i]) where g is the
  *   output gradient (backward) and a or b may be a single fixed element
- *   (the "vs" / "sv" variants).  Loops are `omp simd` so they vectorise at
- *   R's default -O2 without restrict (in-place use, o == a, is element-wise
- *   safe).
+ *   (the "vs" / "sv" variants).  Cheap loops are `omp simd`, so they
+ *   vectorise at R's default -O2 without restrict (gcc 12 -O2 does not
+ *   vectorise loops that need an epilogue or alias checks); in-place use,
+ *   o == a, is safe as every element is read before it is written.
  * - sn_ew_plan / sn_ew_run: splits an element-wise broadcast into contiguous
  *   runs (adjacent dimensions with the same broadcast pattern are merged, so
  *   same-shape, row-vector and scalar operands each become a handful of long
@@ -37,7 +38,8 @@
 /* Loop costs, per element: 1 (an add) ... 16 (pow).  Loops of cost 1 or 2
  * call no libm function and get `omp simd` (clang warns about simd loops
  * it cannot vectorise); F8 is a libm call in float64 but a vectorisable
- * function (below) in float32.  Use: SN_EW_SIMD_IF_##COST(f32). */
+ * function (below) in float32.  Use: SN_EW_SIMD_IF_##COST(SX), SX the
+ * type suffix f32 or f64. */
 #define SN_EW_SIMD_IF_1(SX) SN_EW_SIMD
 #define SN_EW_SIMD_IF_2(SX) SN_EW_SIMD
 #define SN_EW_SIMD_IF_4(SX)
@@ -85,7 +87,7 @@ int sn_ew_plan_bcast(sn_ew_plan *pl, const sn_shape *a, const sn_shape *b, const
  * (1 for an add, ~10 for a transcendental) that decides the threading. */
 void sn_ew_run(const sn_ew_plan *pl, sn_ew_kern k, size_t esz, int cost, void *o, const void *g,
                const void *a, const void *b, const double *prm);
-/* Elements of a contiguous n-element run of a flat plan (unary, scalar). */
+/* Runs k over n contiguous elements (unary and scalar ops). */
 static inline void sn_ew_run_flat(sn_ew_kern k, size_t esz, int cost, int64_t n, void *o,
                                   const void *g, const void *a, const void *b,
                                   const double *prm, int va, int vb) {
@@ -121,29 +123,30 @@ static inline float sn_ew_blendf(int c, float a, float b) {
 
 /* e^x for float32, vectorisable: x = n ln2 + r with |r| <= ln2 / 2, e^r by
  * its degree-7 Taylor polynomial, 2^n assembled in the exponent bits (as
- * 2 * 2^(n-1), so that n = 128 stays finite).  Within 1.3 ulp of e^x for
+ * 2 e^r times 2^(n-1), so that n = 128 stays finite).  Within 1.3 ulp of e^x for
  * -86.5 <= x <= 88.72; e^-86.5 below that, +inf above; NaN propagates. */
 static inline float sn_ew_expf(float x) {
   float xc = sn_ew_blendf(x < -86.5f, x, -86.5f);
   xc = sn_ew_blendf(xc > 88.72f, xc, 88.72f);
-  const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-  const float t = xc * 1.44269504088896341f + magic;
+  /* n = round(x / ln2): adding 1.5 * 2^23 leaves it in the low mantissa bits */
+  const float t = xc * 1.44269504088896341f + 12582912.0f;
   int32_t bits;
   memcpy(&bits, &t, sizeof bits);
-  const float n = t - magic;
+  const float n = (float)(bits - 0x4B400000);
   const float r = (xc - n * 0.693145751953125f) - n * 1.42860682030941723212e-6f;
-  float p = 1.0f / 5040.0f;
-  p = p * r + 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
+  /* 2 e^r, so that one product with 2^(n-1) gives e^x */
+  float p = 2.0f / 5040.0f;
+  p = p * r + 2.0f / 720.0f;
+  p = p * r + 2.0f / 120.0f;
+  p = p * r + 2.0f / 24.0f;
+  p = p * r + 2.0f / 6.0f;
   p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const int32_t e = (bits - 0x4B400000 + 126) * (1 << 23); /* 2^(n-1) */
+  p = p * r + 2.0f;
+  p = p * r + 2.0f;
+  const int32_t e = (bits - 0x4B400000 + 126) * (1 << 23); /* bits of 2^(n-1) */
   float s;
   memcpy(&s, &e, sizeof s);
-  return sn_ew_blendf(x > 88.7228f, p * s * 2.0f, (float)INFINITY);
+  return sn_ew_blendf(x > 88.7228f, p * s, (float)INFINITY);
 }
 
 /* Logistic sigmoid 1 / (1 + e^-x): float32 vectorisable (within 2.5 ulp),

@@ -599,8 +599,8 @@ static const char *const ewb_inputs[] = {"lhs", "rhs", NULL};
    .forward_cpu = ewb_fwd_##ID,                                                                    \
    .backward_cpu = EWB_BWD_PTR(ID, FLAGS),                                                         \
    .flags = FLAGS,                                                                                 \
-   .inplace_in = 0,                                                                                \
-   .inplace_grad = ((FLAGS)&SN_OP_NO_GRAD) ? -1 : 1}
+   .inplace_in = SN_INPLACE(0),                                                                                \
+   .inplace_grad = SN_INPLACE(((FLAGS)&SN_OP_NO_GRAD) ? -1 : 1)}
 #define EWB_OP(ID, NAME, ALIASES, BNAME, BALIASES, FLAGS, WHAT)                                    \
   static int ewb_fwd_##ID(sn_call *c) { return ewb_forward(c, SN_EWB_##ID); }                      \
   static int ewb_bwd_##ID(sn_call *c) { return ewb_backward(c, SN_EWB_##ID); }                     \
@@ -697,8 +697,8 @@ static const sn_op addn_op = {
     .forward_cpu = addn_forward,
     .backward_cpu = addn_backward,
     .flags = 0,
-    .inplace_in = 0,
-    .inplace_grad = 1,
+    .inplace_in = SN_INPLACE(0),
+    .inplace_grad = SN_INPLACE(1),
 };
 
 #define EWB_LIST(ID, ...) &ewb_op_##ID, &ewb_bop_##ID,

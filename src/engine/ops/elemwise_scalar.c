@@ -159,8 +159,8 @@ static const char *const ews_inputs[] = {"data", NULL};
       .forward_cpu = ews_fwd_##ID,                                                                 \
       .backward_cpu = EWS_##DEP == EWS_NOGRAD ? NULL : ews_bwd_##ID,                               \
       .flags = EWS_FLAGS_##DEP,                                                                    \
-      .inplace_in = 0,                                                                             \
-      .inplace_grad = EWS_##DEP == EWS_NOGRAD ? -1 : 1};
+      .inplace_in = SN_INPLACE(0),                                                                             \
+      .inplace_grad = SN_INPLACE(EWS_##DEP == EWS_NOGRAD ? -1 : 1)};
 #define EWS_OP(ID, NAME, ALIASES, FN, REV, DEP, GFN, SIDE, WHAT)                                   \
   static const ews_def ews_def_##ID = {SN_EWB_##FN, REV, EWS_##DEP, SN_EWB_##GFN, EWS_##SIDE};     \
   EWS_OP_T(ID, NAME, ALIASES, ews_params, DEP, "Element-wise " WHAT ", for an array x and "        \

@@ -16,7 +16,10 @@
  * - clip's a_min / a_max and hard_sigmoid's alpha / beta are float32
  *   values even for float64 data; clip passes the gradient where
  *   a_min <= x <= a_max.
- * - Cast's gradient is the output gradient cast back to the input dtype. */
+ * - Cast's gradient is the output gradient cast back to the input dtype.
+ *
+ * float32 tanh and sigmoid use vectorisable approximations (elemwise.h,
+ * within 2.5 ulp); float64 and every other transcendental use libm. */
 #include <string.h>
 
 #include "../cpu.h"
@@ -256,8 +259,8 @@ static const char *const ewu_inputs[] = {"data", NULL};
    .forward_cpu = FWD,                                                                             \
    .backward_cpu = BWD,                                                                            \
    .flags = FLAGS,                                                                                 \
-   .inplace_in = INPLACE_IN,                                                                       \
-   .inplace_grad = INPLACE_GRAD,                                                                   \
+   .inplace_in = SN_INPLACE(INPLACE_IN),                                                                       \
+   .inplace_grad = SN_INPLACE(INPLACE_GRAD),                                                                   \
    __VA_ARGS__}
 
 #define EWU_OP(ID, NAME, ALIASES, KIND, CF, CG, PT, F, G, DOC)                                     \

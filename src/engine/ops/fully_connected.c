@@ -228,8 +228,8 @@ static const sn_op op_fully_connected = {
     .forward_cpu = fc_forward,
     .backward_cpu = fc_backward,
     .flags = SN_DEP_IN,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
     .name_hint = "fullyconnected",
 };
 

@@ -299,8 +299,8 @@ static const sn_op op_take = {
     .forward_cpu = take_forward,
     .backward_cpu = take_backward,
     .flags = SN_DEP_IN,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 /* ------------------------------------------------------------------ */
@@ -392,8 +392,8 @@ static const sn_op op_embedding = {
     .forward_cpu = emb_forward,
     .backward_cpu = emb_backward,
     .flags = SN_DEP_IN,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
     .name_hint = "embedding",
 };
 
@@ -521,8 +521,8 @@ static const sn_op op_pick = {
     .forward_cpu = pick_forward,
     .backward_cpu = pick_backward,
     .flags = SN_DEP_IN,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 /* ------------------------------------------------------------------ */
@@ -618,8 +618,8 @@ static const sn_op op_one_hot = {
     .infer_type = one_hot_infer_type,
     .forward_cpu = one_hot_forward,
     .flags = SN_OP_NO_GRAD,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 /* ------------------------------------------------------------------ */
@@ -759,8 +759,8 @@ static const sn_op op_where = {
     .forward_cpu = where_forward,
     .backward_cpu = where_backward,
     .flags = SN_DEP_IN,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 /* ------------------------------------------------------------------ */
@@ -893,8 +893,8 @@ static const sn_op op_gather_nd = {
     .forward_cpu = gather_nd_forward,
     .backward_cpu = gather_nd_backward,
     .flags = SN_DEP_IN,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 const sn_op *const sn_family_indexing[] = {&op_one_hot, &op_take,  &op_pick,      &op_embedding,

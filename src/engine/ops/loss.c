@@ -342,8 +342,8 @@ static const sn_op op_softmax_output = {
     .forward_cpu = so_forward,
     .backward_cpu = so_backward,
     .flags = SN_DEP_IN | SN_DEP_OUT | SN_OP_NO_OGRAD,
-    .inplace_in = 0,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(0),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 /* ------------------------------------------------------------------ */
@@ -457,7 +457,7 @@ static int maereg_bwd(sn_call *c) { return reg_backward_impl(c, REG_MAE); }
 #define REG_OP_COMMON                                                                  \
   .params = reg_params, .nparams = 1, .inputs = data_label_inputs,                     \
   .infer_shape = reg_infer_shape, .flags = SN_DEP_IN | SN_DEP_OUT | SN_OP_NO_OGRAD,    \
-  .inplace_in = 0, .inplace_grad = -1
+  .inplace_in = SN_INPLACE(0), .inplace_grad = SN_INPLACE(-1)
 
 static const sn_op op_linreg = {
     .name = "LinearRegressionOutput",
@@ -561,8 +561,8 @@ static const sn_op op_make_loss = {
     .forward_cpu = ml_forward,
     .backward_cpu = ml_backward,
     .flags = SN_DEP_IN | SN_OP_NO_OGRAD,
-    .inplace_in = 0,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(0),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 const sn_op *const sn_family_loss[] = {&op_softmax_output, &op_linreg,     &op_logreg,

@@ -244,8 +244,8 @@ static const sn_op op_lrn = {
     .forward_cpu = lrn_forward,
     .backward_cpu = lrn_backward,
     .flags = SN_DEP_IN | SN_DEP_OUT,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 const sn_op *const sn_family_lrn[] = {&op_lrn, NULL};

@@ -205,8 +205,8 @@ static const sn_op op_dot = {
     .forward_cpu = dot_forward,
     .backward_cpu = dot_backward,
     .flags = SN_DEP_IN | SN_OP_HANDLES_ADD,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 /* ---- batch_dot ---- */
@@ -339,8 +339,8 @@ static const sn_op op_batch_dot = {
     .forward_cpu = batch_dot_forward,
     .backward_cpu = batch_dot_backward,
     .flags = SN_DEP_IN | SN_OP_HANDLES_ADD,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 const sn_op *const sn_family_matrix[] = {&op_dot, &op_batch_dot, NULL};

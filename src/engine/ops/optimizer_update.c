@@ -110,8 +110,8 @@ static int upd_check(const sn_call *c) {
       .infer_shape = sn_infer_same_shape,                                              \
       .forward_cpu = VAR##_forward,                                                    \
       .flags = SN_OP_NO_GRAD,                                                          \
-      .inplace_in = 0,                                                                 \
-      .inplace_grad = -1,                                                              \
+      .inplace_in = SN_INPLACE(0),                                                                 \
+      .inplace_grad = SN_INPLACE(-1),                                                              \
   }
 
 /* ------------------------------------------------------------------ */

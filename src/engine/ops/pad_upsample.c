@@ -285,8 +285,8 @@ static const sn_op op_pad = {
     .forward_cpu = pad_forward,
     .backward_cpu = pad_backward,
     .flags = 0,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 /* ======================================================================
@@ -688,8 +688,8 @@ static const sn_op op_upsampling = {
     /* bilinear reads data and weight in backward; flags are per op, so nearest
      * keeps its inputs too */
     .flags = SN_DEP_IN,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 const sn_op *const sn_family_pad_upsample[] = {&op_pad, &op_upsampling, NULL};

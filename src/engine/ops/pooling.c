@@ -580,8 +580,8 @@ static const sn_op op_pooling = {
     .forward_cpu = pool_forward,
     .backward_cpu = pool_backward,
     .flags = SN_DEP_IN | SN_DEP_OUT,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
     .name_hint = "pooling",
 };
 

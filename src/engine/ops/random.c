@@ -182,8 +182,8 @@ static int sample_type(const sn_params *p, int idtype, const sn_dtype *table, sn
       .infer_type = VAR##_infer_type,                                                  \
       .forward_cpu = VAR##_forward,                                                    \
       .flags = SN_OP_RANDOM | SN_OP_NO_GRAD,                                           \
-      .inplace_in = -1,                                                                \
-      .inplace_grad = -1,                                                              \
+      .inplace_in = SN_INPLACE(-1),                                                                \
+      .inplace_grad = SN_INPLACE(-1),                                                              \
       .name_hint = NAME,                                                               \
   }
 

@@ -572,8 +572,8 @@ static int prod_backward(sn_call *c) {
       .forward_cpu = FWD,                                                              \
       .backward_cpu = BWD,                                                             \
       .flags = FLAGS,                                                                  \
-      .inplace_in = -1,                                                                \
-      .inplace_grad = -1,                                                              \
+      .inplace_in = SN_INPLACE(-1),                                                                \
+      .inplace_grad = SN_INPLACE(-1),                                                              \
   }
 
 REDUCE_OP(op_sum, "sum", "sum_axis",
@@ -703,8 +703,8 @@ static const sn_op op_norm = {
     .forward_cpu = norm_forward,
     .backward_cpu = norm_backward,
     .flags = SN_DEP_IN | SN_DEP_OUT,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 /* ------------------------------------------------------------------ */
@@ -877,8 +877,8 @@ static const sn_op op_argmax = {
     .infer_shape = arg_infer_shape,
     .forward_cpu = argmax_forward,
     .flags = SN_OP_NO_GRAD,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 static const sn_op op_argmin = {
@@ -892,8 +892,8 @@ static const sn_op op_argmin = {
     .infer_shape = arg_infer_shape,
     .forward_cpu = argmin_forward,
     .flags = SN_OP_NO_GRAD,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 static const sn_op op_argmax_channel = {
@@ -906,8 +906,8 @@ static const sn_op op_argmax_channel = {
     .infer_shape = argch_infer_shape,
     .forward_cpu = argmax_channel_forward,
     .flags = SN_OP_NO_GRAD,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 const sn_op *const sn_family_reduce[] = {&op_sum,    &op_mean,   &op_prod,

@@ -249,8 +249,8 @@ static const sn_op op_sequence_mask = {
     .forward_cpu = mask_forward,
     .backward_cpu = mask_backward,
     .flags = SN_DEP_IN,
-    .inplace_in = 0,
-    .inplace_grad = 0,
+    .inplace_in = SN_INPLACE(0),
+    .inplace_grad = SN_INPLACE(0),
 };
 
 /* ------------------------------------------------------------------ */
@@ -360,8 +360,8 @@ static const sn_op op_sequence_last = {
     .forward_cpu = last_forward,
     .backward_cpu = last_backward,
     .flags = SN_DEP_IN,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 /* ------------------------------------------------------------------ */
@@ -444,8 +444,8 @@ static const sn_op op_sequence_reverse = {
     .forward_cpu = rev_forward,
     .backward_cpu = rev_backward,
     .flags = SN_DEP_IN,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 const sn_op *const sn_family_sequence[] = {&op_sequence_mask, &op_sequence_last,

@@ -771,8 +771,8 @@ static const sn_op op_reshape = {
     .forward_cpu = view_forward,
     .backward_cpu = view_backward,
     .flags = 0,
-    .inplace_in = 0,
-    .inplace_grad = 0,
+    .inplace_in = SN_INPLACE(0),
+    .inplace_grad = SN_INPLACE(0),
 };
 
 /* ======================================================================
@@ -818,8 +818,8 @@ static const sn_op op_flatten = {
     .forward_cpu = view_forward,
     .backward_cpu = view_backward,
     .flags = 0,
-    .inplace_in = 0,
-    .inplace_grad = 0,
+    .inplace_in = SN_INPLACE(0),
+    .inplace_grad = SN_INPLACE(0),
 };
 
 /* ======================================================================
@@ -876,8 +876,8 @@ static const sn_op op_expand_dims = {
     .forward_cpu = view_forward,
     .backward_cpu = view_backward,
     .flags = 0,
-    .inplace_in = 0,
-    .inplace_grad = 0,
+    .inplace_in = SN_INPLACE(0),
+    .inplace_grad = SN_INPLACE(0),
 };
 
 enum { SQ_AXIS };
@@ -955,8 +955,8 @@ static const sn_op op_squeeze = {
     .forward_cpu = view_forward,
     .backward_cpu = view_backward,
     .flags = 0,
-    .inplace_in = 0,
-    .inplace_grad = 0,
+    .inplace_in = SN_INPLACE(0),
+    .inplace_grad = SN_INPLACE(0),
 };
 
 /* ======================================================================
@@ -1081,8 +1081,8 @@ static const sn_op op_transpose = {
     .forward_cpu = transpose_forward,
     .backward_cpu = transpose_backward,
     .flags = 0,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 enum { SW_DIM1, SW_DIM2 };
@@ -1143,8 +1143,8 @@ static const sn_op op_swapaxis = {
     .forward_cpu = swapaxis_forward,
     .backward_cpu = swapaxis_backward,
     .flags = 0,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
     .name_hint = "swapaxis",
 };
 
@@ -1232,8 +1232,8 @@ static const sn_op op_broadcast_to = {
     .forward_cpu = bcast_forward,
     .backward_cpu = bcast_backward,
     .flags = 0,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 enum { BA_AXIS, BA_SIZE };
@@ -1281,8 +1281,8 @@ static const sn_op op_broadcast_axis = {
     .forward_cpu = bcast_forward,
     .backward_cpu = bcast_backward,
     .flags = 0,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 /* ======================================================================
@@ -1396,8 +1396,8 @@ static const sn_op op_tile = {
     .forward_cpu = tile_forward,
     .backward_cpu = tile_backward,
     .flags = 0,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 /* ======================================================================
@@ -1491,8 +1491,8 @@ static const sn_op op_repeat = {
     .forward_cpu = repeat_forward,
     .backward_cpu = repeat_backward,
     .flags = 0,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 const sn_op *const sn_family_shape[] = {

@@ -265,8 +265,8 @@ static const sn_op op_slice = {
     .forward_cpu = slice_forward,
     .backward_cpu = slice_backward,
     .flags = 0,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 /* ======================================================================
@@ -363,8 +363,8 @@ static const sn_op op_slice_axis = {
     .forward_cpu = slice_axis_forward,
     .backward_cpu = slice_axis_backward,
     .flags = 0,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 /* ======================================================================
@@ -463,8 +463,8 @@ static const sn_op op_slice_like = {
     .forward_cpu = slice_like_forward,
     .backward_cpu = corner_backward,
     .flags = 0,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 /* ======================================================================
@@ -614,8 +614,8 @@ static const sn_op op_crop = {
     .forward_cpu = crop_forward,
     .backward_cpu = crop_backward,
     .flags = 0,
-    .inplace_in = -1,
-    .inplace_grad = -1,
+    .inplace_in = SN_INPLACE(-1),
+    .inplace_grad = SN_INPLACE(-1),
 };
 
 /* ======================================================================
@@ -680,8 +680,8 @@ static const sn_op op_slice_assign = {
     .forward_cpu = slice_assign_forward,
     .backward_cpu = slice_assign_backward,
     .flags = 0,
-    .inplace_in = 0,
-    .inplace_grad = 0,
+    .inplace_in = SN_INPLACE(0),
+    .inplace_grad = SN_INPLACE(0),
 };
 
 enum { SAS_SCALAR, SAS_BEGIN, SAS_END, SAS_STEP };
@@ -764,8 +764,8 @@ static const sn_op op_slice_assign_scalar = {
     .forward_cpu = slice_assign_scalar_forward,
     .backward_cpu = slice_assign_scalar_backward,
     .flags = 0,
-    .inplace_in = 0,
-    .inplace_grad = 0,
+    .inplace_in = SN_INPLACE(0),
+    .inplace_grad = SN_INPLACE(0),
 };
 
 const sn_op *const sn_family_slice[] = {&op_slice,        &op_slice_axis,

@@ -363,7 +363,7 @@ static int softmin_bwd(sn_call *c) { return softmax_common_bwd(c, K_SOFTMAX, 1);
   .params = softmax_params, .nparams = 4, .list_inputs = softmax_list_inputs,          \
   .list_outputs = softmax_list_outputs, .num_visible = softmax_num_visible,            \
   .infer_shape = softmax_infer_shape, .infer_type = softmax_infer_type,                \
-  .flags = SN_DEP_OUT, .inplace_in = 0, .inplace_grad = 0
+  .flags = SN_DEP_OUT, .inplace_in = SN_INPLACE(0), .inplace_grad = SN_INPLACE(0)
 
 static const sn_op op_softmax = {
     .name = "softmax",
@@ -471,8 +471,8 @@ static const sn_op op_softmax_activation = {
     .forward_cpu = sa_fwd,
     .backward_cpu = sa_bwd,
     .flags = SN_DEP_OUT,
-    .inplace_in = 0,
-    .inplace_grad = 0,
+    .inplace_in = SN_INPLACE(0),
+    .inplace_grad = SN_INPLACE(0),
 };
 
 const sn_op *const sn_family_softmax[] = {&op_softmax, &op_log_softmax, &op_softmin,
