@@ -236,6 +236,27 @@ mx.internal.train.step <- function(tr, batch, feed) {
   invisible(NULL)
 }
 
+# One training batch from the iterator; returns the batch's label array.
+# Built-in iterators write the batch straight into the executor's data and
+# label arrays (no intermediate arrays); others go through value().
+mx.internal.train.batch <- function(tr, iter, feed, label.name) {
+  if (length(tr$execs) == 1 && length(feed) <= 2 && identical(unname(feed[[1]]), "data") &&
+      (length(feed) == 1 || identical(unname(feed[[2]]), "label"))) {
+    args <- tr$execs[[1]]$ref.arg.arrays
+    lab <- if (length(feed) == 2) args[[names(feed)[[2]]]] else NULL
+    if (mx.io.internal.value.into(iter, args[[names(feed)[[1]]]], lab)) {
+      ex <- tr$execs[[1]]
+      .Call(C_exec_forward, ex$handle, TRUE)
+      .Call(C_exec_backward, ex$handle, list())
+      tr$updater(ex$ref.arg.arrays[tr$trained], ex$ref.grad.arrays[tr$trained])
+      return(lab)
+    }
+  }
+  batch <- iter$value()
+  mx.internal.train.step(tr, batch, feed)
+  if (is.null(label.name)) NULL else batch[[label.name]]
+}
+
 mx.internal.slice.last <- function(nd, begin, end) {
   mx.nd.slice.axis(nd, axis = 0, begin = begin, end = end)
 }
@@ -272,7 +293,7 @@ mx.internal.fit <- function(tr, train.iter, eval.iter, metric, begin.round, num.
   history <- data.frame(epoch = integer(), train = numeric(), eval = numeric(), seconds = numeric())
   metric.name <- NA_character_
   env$model <- mx.internal.snapshot(tr, history)
-  show.bar <- isTRUE(verbose) && !isTRUE(getOption("knitr.in.progress")) && interactive()
+  show.bar <- isTRUE(verbose) && !isTRUE(getOption("knitr.in.progress")) && (interactive() || isatty(stdout()))
   stop.now <- FALSE
   interrupted <- FALSE
   for (iteration in begin.round:num.round) {
@@ -283,12 +304,11 @@ mx.internal.fit <- function(tr, train.iter, eval.iter, metric, begin.round, num.
     last.draw <- 0
     res <- tryCatch({
       while (train.iter$iter.next()) {
-        batch <- train.iter$value()
         # A batch is applied whole or not at all: interrupts wait for it.
-        suspendInterrupts(mx.internal.train.step(tr, batch, feed))
+        label <- suspendInterrupts(mx.internal.train.batch(tr, train.iter, feed, label.name))
         nbatch <- nbatch + 1
-        if (!is.null(metric) && !is.null(label.name))
-          state <- metric$update(batch[[label.name]], tr$execs[[1]]$ref.outputs[[1]], state)
+        if (!is.null(metric) && !is.null(label))
+          state <- metric$update(label, tr$execs[[1]]$ref.outputs[[1]], state)
         env$metric <- metric
         env$train.metric <- state
         env$end.of.epoch <- FALSE

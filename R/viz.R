@@ -66,8 +66,12 @@ graph.viz <- function(symbol, shape = NULL, direction = "TD", type = "graph", gr
     }
   }
   dot <- structure(paste(c(lines, "}"), collapse = "\n"), class = "mx.dot")
-  if (type == "graph" && requireNamespace("DiagrammeR", quietly = TRUE))
-    return(DiagrammeR::grViz(unclass(dot), width = graph.width.px, height = graph.height.px))
+  # DiagrammeR is optional and not a declared dependency (it is not in
+  # Debian); look it up only when it is installed.
+  if (type == "graph" && requireNamespace("DiagrammeR", quietly = TRUE)) {
+    grViz <- getExportedValue("DiagrammeR", "grViz")
+    return(grViz(unclass(dot), width = graph.width.px, height = graph.height.px))
+  }
   dot
 }
 

@@ -3,6 +3,8 @@
 # Usage (from the repository root): Rscript tools/run-tests.R [filter]
 args <- commandArgs(trailingOnly = TRUE)
 filter <- if (length(args)) args[[1]] else NULL
+# The full suite: tests marked skip_on_cran() run here too.
+Sys.setenv(NOT_CRAN = "true")
 suppressPackageStartupMessages({
   library(testthat)
   library(symnet)
