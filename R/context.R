@@ -94,3 +94,40 @@ mx.internal.gpu.available <- function() {
 
 # Bytes of host memory held by engine tensors (exact counter).
 mx.internal.live.bytes <- function() .Call(C_mem_live)
+
+#' GPU memory
+#'
+#' Exact counters of the device memory symnet holds on a GPU: `live` bytes
+#' (owned by arrays and executors) and `cached` bytes (freed blocks kept by
+#' the caching allocator for reuse). `mx.gpu.empty.cache()` first returns
+#' the cached blocks to the driver. Memory of arrays is released when R
+#' collects them (call `gc()`).
+#'
+#' @param dev.id The GPU number.
+#' @return A named numeric vector: live, cached.
+#' @export
+mx.gpu.memory <- function(dev.id = 0L) {
+  mx.internal.check.device(mx.gpu(dev.id))
+  .Call(C_gpu_memory, as.integer(dev.id), FALSE)
+}
+
+#' @rdname mx.gpu.memory
+#' @export
+mx.gpu.empty.cache <- function(dev.id = 0L) {
+  mx.internal.check.device(mx.gpu(dev.id))
+  gc()
+  invisible(.Call(C_gpu_memory, as.integer(dev.id), TRUE))
+}
+
+# Runs expr; on a GPU out-of-memory error, collects R garbage (which frees
+# device memory owned by unreachable arrays), empties the cache and tries
+# once more.
+mx.internal.gpu.retry <- function(expr, ctx) {
+  if (is.null(ctx) || !identical(ctx$device, "gpu")) return(expr)
+  tryCatch(expr, error = function(e) {
+    if (!grepl("out of memory", conditionMessage(e), ignore.case = TRUE)) stop(e)
+    gc()
+    try(.Call(C_gpu_memory, as.integer(ctx$device_id), TRUE), silent = TRUE)
+    eval.parent(substitute(expr))
+  })
+}

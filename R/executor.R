@@ -13,8 +13,9 @@ mx.internal.make.executor <- function(symbol, ctx, arg.arrays, grad.arrays, aux.
                                       dry.run = FALSE) {
   arg.names <- arguments(symbol)
   aux.names <- .Call(C_sym_aux, symbol)
-  handle <- .Call(C_exec_bind, symbol, ctx, unname(arg.arrays), unname(grad.arrays),
-                  as.integer(reqs), unname(aux.arrays), mx.internal.plan.memory(), dry.run)
+  handle <- mx.internal.gpu.retry(.Call(C_exec_bind, symbol, ctx, unname(arg.arrays), unname(grad.arrays),
+                  as.integer(reqs), unname(aux.arrays), mx.internal.plan.memory(), dry.run,
+                  getOption("symnet.cuda.graphs", Sys.getenv("SYMNET_CUDA_GRAPH", "1") != "0")), ctx)
   ex <- new.env(parent = emptyenv())
   ex$handle <- handle
   ex$symbol <- symbol

@@ -26,19 +26,22 @@ mx.nd.array <- function(src.array, ctx = NULL, dtype = "float32") {
   if (is.data.frame(src.array)) src.array <- data.matrix(src.array)
   if (!is.numeric(src.array) && !is.logical(src.array))
     stop("src.array must be a numeric, integer or logical vector, matrix or array", call. = FALSE)
-  .Call(C_nd_from_r, src.array, dim(src.array), dtype, mx.internal.ctx(ctx))
+  ctx <- mx.internal.ctx(ctx)
+  mx.internal.gpu.retry(.Call(C_nd_from_r, src.array, dim(src.array), dtype, ctx), ctx)
 }
 
 #' @rdname mx.nd.array
 #' @export
 mx.nd.zeros <- function(shape, ctx = NULL, dtype = "float32") {
-  .Call(C_nd_full, mx.internal.shape(shape), 0, dtype, mx.internal.ctx(ctx))
+  ctx <- mx.internal.ctx(ctx)
+  mx.internal.gpu.retry(.Call(C_nd_full, mx.internal.shape(shape), 0, dtype, ctx), ctx)
 }
 
 #' @rdname mx.nd.array
 #' @export
 mx.nd.ones <- function(shape, ctx = NULL, dtype = "float32") {
-  .Call(C_nd_full, mx.internal.shape(shape), 1, dtype, mx.internal.ctx(ctx))
+  ctx <- mx.internal.ctx(ctx)
+  mx.internal.gpu.retry(.Call(C_nd_full, mx.internal.shape(shape), 1, dtype, ctx), ctx)
 }
 
 mx.internal.shape <- function(shape) {
@@ -55,7 +58,8 @@ mx.internal.shape <- function(shape) {
 #' @return A new `MXNDArray` on `ctx`.
 #' @export
 mx.nd.copyto <- function(src, ctx, dtype = NULL) {
-  .Call(C_nd_copyto, src, mx.internal.ctx(ctx), dtype)
+  ctx <- mx.internal.ctx(ctx)
+  mx.internal.gpu.retry(.Call(C_nd_copyto, src, ctx, dtype), ctx)
 }
 
 #' Is this an NDArray?

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/device.h"
 #include "engine/exec.h"
 #include "r_glue.h"
 
@@ -31,7 +32,8 @@ static void sn_r_tensors(SEXP list, sn_tensor **out, R_xlen_t n, int allow_null,
   }
 }
 
-SEXP C_exec_bind(SEXP sym, SEXP ctx, SEXP args, SEXP grads, SEXP reqs, SEXP aux, SEXP plan, SEXP dry) {
+SEXP C_exec_bind(SEXP sym, SEXP ctx, SEXP args, SEXP grads, SEXP reqs, SEXP aux, SEXP plan, SEXP dry,
+                 SEXP graphs) {
   sn_symbol *s = sn_r_symbol(sym, "symbol");
   R_xlen_t na = Rf_xlength(args), nx = Rf_xlength(aux);
   sn_tensor **a = (sn_tensor **)R_alloc(na + 1, sizeof(sn_tensor *));
@@ -52,6 +54,7 @@ SEXP C_exec_bind(SEXP sym, SEXP ctx, SEXP args, SEXP grads, SEXP reqs, SEXP aux,
   spec.aux = x;
   spec.plan_memory = Rf_asLogical(plan) == TRUE;
   spec.dry_run = Rf_asLogical(dry) == TRUE;
+  spec.cuda_graphs = Rf_asLogical(graphs) == TRUE;
   sn_executor *ex;
   SN_R_TRY(sn_executor_bind(s, &spec, &ex));
   SEXP ptr = PROTECT(R_MakeExternalPtr(ex, Rf_install("MXExecutorHandle"), R_NilValue));
@@ -116,4 +119,22 @@ SEXP C_nd_copy_into(SEXP dst, SEXP src) {
   }
   SN_R_TRY(sn_tensor_copy(d, s));
   return R_NilValue;
+}
+
+/* Device memory counters: c(live, cached) bytes of gpu(dev). */
+SEXP C_gpu_memory(SEXP dev, SEXP release) {
+  const sn_gpu_api *g = sn_gpu();
+  int d = Rf_asInteger(dev);
+  if (!g) Rf_error("GPU support is not loaded");
+  SN_R_TRY(sn_device_check((sn_device){SN_DEV_GPU, d}));
+  if (Rf_asLogical(release) == TRUE) SN_R_TRY(g->release_cached(d));
+  SEXP out = PROTECT(Rf_allocVector(REALSXP, 2));
+  REAL(out)[0] = (double)g->live_bytes(d);
+  REAL(out)[1] = (double)g->cached_bytes(d);
+  SEXP nm = PROTECT(Rf_allocVector(STRSXP, 2));
+  SET_STRING_ELT(nm, 0, Rf_mkChar("live"));
+  SET_STRING_ELT(nm, 1, Rf_mkChar("cached"));
+  Rf_setAttrib(out, R_NamesSymbol, nm);
+  UNPROTECT(2);
+  return out;
 }

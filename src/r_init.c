@@ -36,7 +36,8 @@
   X(C_sym_from_json, 1)    \
   X(C_sym_infer, 3)        \
   X(C_sym_nodes, 1)        \
-  X(C_exec_bind, 8)        \
+  X(C_exec_bind, 9)        \
+  X(C_gpu_memory, 2)       \
   X(C_exec_forward, 2)     \
   X(C_exec_backward, 2)    \
   X(C_exec_outputs, 1)     \
@@ -68,6 +69,7 @@
 #define ARGS5 SEXP, SEXP, SEXP, SEXP, SEXP
 #define ARGS6 SEXP, SEXP, SEXP, SEXP, SEXP, SEXP
 #define ARGS8 SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP
+#define ARGS9 SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP
 #define DECLARE(name, n) SEXP name(ARGS##n);
 CALLS(DECLARE)
 #undef DECLARE

@@ -17,7 +17,7 @@
 struct sn_call;
 typedef int (*sn_kernel)(struct sn_call *c);
 
-#define SN_GPU_ABI_VERSION 1
+#define SN_GPU_ABI_VERSION 2
 
 /* What the host offers the module. */
 typedef struct {
@@ -42,6 +42,12 @@ typedef struct {
   int64_t (*cached_bytes)(int dev);
   int (*release_cached)(int dev);
   const char *(*describe)(void); /* runtime, driver, cuDNN versions */
+  /* CUDA graphs: capture the work queued on dev's stream between begin and
+   * end into an executable graph, replay it with launch. */
+  int (*graph_begin)(int dev);
+  int (*graph_end)(int dev, void **graph);
+  int (*graph_launch)(int dev, void *graph);
+  void (*graph_free)(void *graph);
 } sn_gpu_api;
 
 typedef int (*sn_gpu_init_fn)(const sn_host_api *host, sn_gpu_api *out);

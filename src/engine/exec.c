@@ -48,7 +48,14 @@ struct sn_executor {
   int nzero_args;
   sn_mem_stats stats;
   const sn_op *sum_op;
+  /* CUDA graphs (GPU only): the first pass of each kind runs eagerly, the
+   * second is captured, later ones replay the capture. */
+  int graphs_ok;
+  int runs[3];    /* forward infer, forward train, backward */
+  void *graph[3];
 };
+
+enum { SN_PASS_INFER, SN_PASS_TRAIN, SN_PASS_BWD };
 
 /* ---- building ---- */
 static int sn_new_entry(sn_executor *ex, const sn_shape *s, sn_dtype t, int cls, int ext) {
@@ -516,6 +523,8 @@ void sn_executor_free(sn_executor *ex) {
   free(ex->steps);
   free(ex->head_grad_entry);
   free(ex->zero_args);
+  for (int k = 0; k < 3; k++)
+    if (ex->graph[k] && sn_gpu()) sn_gpu()->graph_free(ex->graph[k]);
   sn_tensor_release(&ex->arena);
   sn_tensor_release(&ex->ws);
   sn_igraph_free(&ex->g);
@@ -539,6 +548,24 @@ static int sn_check_array(const char *kind, const char *name, const sn_tensor *t
 
 int sn_igraph_seed(const sn_igraph *g, int n, const char *const *names, const sn_shape *shapes,
                    const sn_dtype *types, sn_shape *shape, sn_dtype *type);
+
+/* Every step must have a kernel for the executor's device: a missing GPU
+ * kernel is an error at bind time, never a silent copy to the CPU. */
+static int sn_check_kernels(const sn_executor *ex, sn_device dev) {
+  int gpu = dev.type == SN_DEV_GPU;
+  for (int s = 0; s < ex->nsteps; s++) {
+    const sn_step *st = &ex->steps[s];
+    const sn_op *op = st->kind == SN_STEP_SUM ? ex->sum_op : st->node >= 0 ? ex->g.node[st->node]->op : NULL;
+    if (!op) continue;
+    int bwd = st->kind == SN_STEP_BWD;
+    sn_kernel k = gpu ? (bwd ? op->backward_gpu : op->forward_gpu) : (bwd ? op->backward_cpu : op->forward_cpu);
+    if (!k)
+      return sn_error(SN_ERR_UNSUPPORTED, "operator %s (%s) has no %s %s kernel",
+                      st->node >= 0 ? ex->g.node[st->node]->name : "gradient sum", op->name,
+                      gpu ? "GPU" : "CPU", bwd ? "backward" : "forward");
+  }
+  return SN_OK;
+}
 
 static int sn_bind_impl(sn_executor *ex, const sn_symbol *sym, const sn_bind_spec *spec) {
   sn_igraph *g = &ex->g;
@@ -602,6 +629,11 @@ static int sn_bind_impl(sn_executor *ex, const sn_symbol *sym, const sn_bind_spe
   free(shape);
   free(type);
   if (rc != SN_OK) return rc;
+  SN_TRY(sn_check_kernels(ex, spec->dev));
+  ex->graphs_ok = spec->dev.type == SN_DEV_GPU && spec->cuda_graphs;
+  for (int s = 0; s < ex->nsteps; s++)
+    if (ex->steps[s].node >= 0 && (ex->g.node[ex->steps[s].node]->op->flags & SN_OP_RANDOM))
+      ex->graphs_ok = 0; /* a replayed graph would reuse one random seed */
   SN_TRY(sn_plan(ex, spec->plan_memory));
   size_t wsb;
   SN_TRY(sn_workspace(ex, &wsb));
@@ -667,42 +699,77 @@ int sn_executor_bind(const sn_symbol *sym, const sn_bind_spec *spec, sn_executor
 }
 
 /* ---- running ---- */
-static int sn_fill_zero(sn_tensor *t) { return sn_tensor_fill(t, 0.0); }
+/* Zero fill; on the GPU an asynchronous memset on the device's stream, so
+ * it can be captured in a CUDA graph. */
+static int sn_fill_zero(sn_tensor *t) {
+  sn_device d = sn_tensor_device(t);
+  if (d.type == SN_DEV_GPU) return sn_gpu()->memset0(d.id, sn_tensor_data(t), sn_tensor_bytes(t));
+  return sn_tensor_fill(t, 0.0);
+}
+
+/* Runs steps [from, to) through a CUDA graph when allowed (see above). */
+static int sn_run_steps(sn_executor *ex, int from, int to, int pass, int is_train);
+
+static int sn_run_pass(sn_executor *ex, int from, int to, int pass, int is_train) {
+  if (!ex->graphs_ok || ex->runs[pass]++ == 0) return sn_run_steps(ex, from, to, pass, is_train);
+  const sn_gpu_api *gpu = sn_gpu();
+  int dev = ex->dev.id;
+  if (!ex->graph[pass]) {
+    SN_TRY(gpu->graph_begin(dev));
+    int rc = sn_run_steps(ex, from, to, pass, is_train);
+    void *graph = NULL;
+    int rc2 = gpu->graph_end(dev, &graph);
+    if (rc != SN_OK) {
+      if (graph) gpu->graph_free(graph);
+      return rc;
+    }
+    if (rc2 != SN_OK) {
+      /* Not capturable (a kernel synchronised or allocated): run eagerly
+       * from now on. */
+      ex->graphs_ok = 0;
+      sn_clear_error();
+      return sn_run_steps(ex, from, to, pass, is_train);
+    }
+    ex->graph[pass] = graph;
+  }
+  return gpu->graph_launch(dev, ex->graph[pass]);
+}
 
 int sn_executor_forward(sn_executor *ex, int is_train) {
-  sn_tensor *in[SN_MAX_IO], *out[SN_MAX_IO], *aux[SN_MAX_IO];
   if (ex->dry) return sn_error(SN_ERR_ARG, "this executor was made for planning only");
-  for (int s = 0; s < ex->nfwd; s++) {
-    sn_step *st = &ex->steps[s];
-    const sn_node *nd = ex->g.node[st->node];
-    int nin = ex->g.nin_op[st->node];
-    sn_call c;
-    memset(&c, 0, sizeof c);
-    for (int k = 0; k < nin; k++) in[k] = &ex->ent[st->in[k]].t;
-    for (int k = nin; k < st->nin; k++) aux[k - nin] = &ex->ent[st->in[k]].t;
-    for (int k = 0; k < st->nout; k++) out[k] = &ex->ent[st->out[k]].t;
-    c.p = &nd->params;
-    c.in = in;
-    c.nin = nin;
-    c.out = out;
-    c.nout = st->nout;
-    c.aux = aux;
-    c.naux = st->nin - nin;
-    c.req = st->req;
-    c.is_train = is_train;
-    c.ws = ex->ws.st ? sn_tensor_data(&ex->ws) : NULL;
-    c.ws_bytes = ex->ws.st ? ex->ws.st->bytes : 0;
-    c.seed = sn_rng_next_seed();
-    c.dev = ex->dev;
-    int rc = sn_run_forward(nd->op, &c);
-    if (rc != SN_OK) return sn_error_context(rc, "forward of %s (%s)", nd->name, nd->op->name);
-  }
+  SN_TRY(sn_run_pass(ex, 0, ex->nfwd, is_train ? SN_PASS_TRAIN : SN_PASS_INFER, is_train));
   ex->trained = is_train ? 1 : ex->trained;
   return SN_OK;
 }
 
+static int sn_run_forward_step(sn_executor *ex, sn_step *st, int is_train) {
+  sn_tensor *in[SN_MAX_IO], *out[SN_MAX_IO], *aux[SN_MAX_IO];
+  const sn_node *nd = ex->g.node[st->node];
+  int nin = ex->g.nin_op[st->node];
+  sn_call c;
+  memset(&c, 0, sizeof c);
+  for (int k = 0; k < nin; k++) in[k] = &ex->ent[st->in[k]].t;
+  for (int k = nin; k < st->nin; k++) aux[k - nin] = &ex->ent[st->in[k]].t;
+  for (int k = 0; k < st->nout; k++) out[k] = &ex->ent[st->out[k]].t;
+  c.p = &nd->params;
+  c.in = in;
+  c.nin = nin;
+  c.out = out;
+  c.nout = st->nout;
+  c.aux = aux;
+  c.naux = st->nin - nin;
+  c.req = st->req;
+  c.is_train = is_train;
+  c.ws = ex->ws.st ? sn_tensor_data(&ex->ws) : NULL;
+  c.ws_bytes = ex->ws.st ? ex->ws.st->bytes : 0;
+  c.seed = sn_rng_next_seed();
+  c.dev = ex->dev;
+  int rc = sn_run_forward(nd->op, &c);
+  if (rc != SN_OK) return sn_error_context(rc, "forward of %s (%s)", nd->name, nd->op->name);
+  return SN_OK;
+}
+
 int sn_executor_backward(sn_executor *ex, int n, sn_tensor *const *head_grads) {
-  sn_tensor *in[SN_MAX_IO], *out[SN_MAX_IO], *aux[SN_MAX_IO], *og[SN_MAX_IO], *ig[SN_MAX_IO];
   if (ex->dry) return sn_error(SN_ERR_ARG, "this executor was made for planning only");
   if (!ex->trained) return sn_error(SN_ERR_ARG, "call forward with is.train = TRUE before backward");
   if (n != 0 && n != ex->g.nheads)
@@ -722,9 +789,19 @@ int sn_executor_backward(sn_executor *ex, int n, sn_tensor *const *head_grads) {
     }
   }
   for (int k = 0; k < ex->nzero_args; k++) SN_TRY(sn_fill_zero(&ex->grads[ex->zero_args[k]]));
-  for (int s = ex->nfwd; s < ex->nsteps; s++) {
+  return sn_run_pass(ex, ex->nfwd, ex->nsteps, SN_PASS_BWD, 1);
+}
+
+static int sn_run_steps(sn_executor *ex, int from, int to, int pass, int is_train) {
+  sn_tensor *in[SN_MAX_IO], *out[SN_MAX_IO], *aux[SN_MAX_IO], *og[SN_MAX_IO], *ig[SN_MAX_IO];
+  (void)pass;
+  for (int s = from; s < to; s++) {
     sn_step *st = &ex->steps[s];
     int rc;
+    if (st->kind == SN_STEP_FWD) {
+      SN_TRY(sn_run_forward_step(ex, st, is_train));
+      continue;
+    }
     sn_call c;
     memset(&c, 0, sizeof c);
     c.dev = ex->dev;

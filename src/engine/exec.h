@@ -25,6 +25,7 @@ typedef struct {
   sn_tensor *const *aux;
   int plan_memory; /* 1: plan + in-place (default), 0: one block per entry */
   int dry_run;     /* plan only: no arena, cannot run */
+  int cuda_graphs; /* GPU: capture each pass as a CUDA graph and replay it */
 } sn_bind_spec;
 
 typedef struct {

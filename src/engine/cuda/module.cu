@@ -308,6 +308,42 @@ int cudnn(int dev, cudnnHandle_t *out) {
 
 }  // namespace snc
 
+namespace {
+// CUDA graph capture on the device's stream (the executor captures a whole
+// forward or backward pass once and replays it per batch).
+int api_graph_begin(int dev) {
+  cudaStream_t s;
+  SN_TRY(snc::stream(dev, &s));
+  SNC_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), dev, "cudaStreamBeginCapture");
+  return SN_OK;
+}
+
+int api_graph_end(int dev, void **out) {
+  cudaStream_t s;
+  cudaGraph_t g = nullptr;
+  cudaGraphExec_t ge = nullptr;
+  *out = nullptr;
+  SN_TRY(snc::stream(dev, &s));
+  SNC_CHECK(cudaStreamEndCapture(s, &g), dev, "cudaStreamEndCapture");
+  cudaError_t e = cudaGraphInstantiate(&ge, g, 0);
+  cudaGraphDestroy(g);
+  if (e != cudaSuccess) return snc::cuda_error(e, dev, "cudaGraphInstantiate");
+  *out = ge;
+  return SN_OK;
+}
+
+int api_graph_launch(int dev, void *graph) {
+  cudaStream_t s;
+  SN_TRY(snc::stream(dev, &s));
+  SNC_CHECK(cudaGraphLaunch((cudaGraphExec_t)graph, s), dev, "cudaGraphLaunch");
+  return SN_OK;
+}
+
+void api_graph_free(void *graph) {
+  if (graph) cudaGraphExecDestroy((cudaGraphExec_t)graph);
+}
+}  // namespace
+
 // The module's entry point (device.h: sn_gpu_init_fn).  Called once, by the
 // loader, under its lock.
 SNC_EXPORT int symnet_cuda_init(const sn_host_api *h, sn_gpu_api *out) {
@@ -365,5 +401,9 @@ SNC_EXPORT int symnet_cuda_init(const sn_host_api *h, sn_gpu_api *out) {
   out->cached_bytes = api_cached_bytes;
   out->release_cached = api_release_cached;
   out->describe = api_describe;
+  out->graph_begin = api_graph_begin;
+  out->graph_end = api_graph_end;
+  out->graph_launch = api_graph_launch;
+  out->graph_free = api_graph_free;
   return SN_OK;
 }
