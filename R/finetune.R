@@ -118,15 +118,14 @@ mx.model.features <- function(model, X, layer, ctx = NULL, array.batch.size = 12
   iter <- mx.internal.ft.iter(X, list(symbol = sym, arg.params = model$arg.params), array.batch.size,
                               array.layout)
   args <- arguments(sym)
-  if (!"data" %in% args)
-    stop("the outputs ", paste(uniq, collapse = ", "), " do not depend on the input 'data'", call. = FALSE)
-  missing <- setdiff(args[!grepl("(data|label)$", args)], names(model$arg.params))
+  input <- mx.internal.ft.input(args, names(model$arg.params), uniq)
+  missing <- setdiff(args[!grepl("(data|label)$", args) & args != input], names(model$arg.params))
   if (length(missing)) stop("the model lacks parameters: ", paste(missing, collapse = ", "), call. = FALSE)
   params <- model$arg.params[intersect(names(model$arg.params), args)]
   aux <- model$aux.params[intersect(names(model$aux.params), sym$auxiliary.states)]
   ex <- NULL
   bind <- function(shape) {
-    e <- mx.simple.bind(sym, ctx, grad.req = "null", data = shape)
+    e <- do.call(mx.simple.bind, c(list(sym, ctx, grad.req = "null"), stats::setNames(list(shape), input)))
     mx.exec.update.arg.arrays(e, params, match.name = TRUE)
     mx.exec.update.aux.arrays(e, aux, match.name = TRUE)
     e
@@ -136,9 +135,9 @@ mx.model.features <- function(model, X, layer, ctx = NULL, array.batch.size = 12
   while (iter$iter.next()) {
     b <- iter$value()
     d <- mx.internal.as.nd(b$data)
-    if (is.null(ex) || !identical(as.numeric(dim(d)), as.numeric(dim(ex$ref.arg.arrays$data))))
+    if (is.null(ex) || !identical(as.numeric(dim(d)), as.numeric(dim(ex$ref.arg.arrays[[input]]))))
       ex <- bind(dim(d))
-    .Call(C_nd_copy_into, ex$ref.arg.arrays$data, d)
+    .Call(C_nd_copy_into, ex$ref.arg.arrays[[input]], d)
     .Call(C_exec_forward, ex$handle, FALSE)
     pad <- iter$num.pad()
     for (k in seq_along(uniq)) {
@@ -157,6 +156,16 @@ mx.model.features <- function(model, X, layer, ctx = NULL, array.batch.size = 12
   out <- res[match(full, uniq)]
   if (length(layer) == 1) return(out[[1]])
   stats::setNames(out, layer)
+}
+
+# The data input: "data", else the one argument that is neither a
+# parameter of the model nor a label.
+mx.internal.ft.input <- function(args, params, outs) {
+  if ("data" %in% args) return("data")
+  cand <- args[!args %in% params & !grepl("label$", args)]
+  if (length(cand) == 1) return(cand)
+  stop("cannot tell the data input of ", paste(outs, collapse = ", "), " among its arguments ",
+       paste(args, collapse = ", "), call. = FALSE)
 }
 
 # An iterator over X (arrays get dummy labels), as predict() does.
@@ -275,8 +284,11 @@ mx.model.finetune <- function(model, X, y = NULL, layer, num.classes = NULL, fre
   out <- mx.internal.ft.resolve(model$symbol, layer, int)
   cut <- mx.internal.ft.cut(int, out)
   body.args <- arguments(cut)
-  if (!"data" %in% body.args) stop("the output '", out, "' does not depend on the input 'data'", call. = FALSE)
-  body.params <- body.args[!grepl("(data|label)$", body.args)]
+  input <- if (is.null(dots$input.names)) "data" else dots$input.names
+  if (!all(input %in% body.args))
+    stop("the output '", out, "' does not depend on the input ", paste0("'", input, "'", collapse = ", "),
+         if (is.null(dots$input.names)) " (give input.names = for another input)", call. = FALSE)
+  body.params <- body.args[!grepl("label$", body.args) & !body.args %in% input]
   missing <- setdiff(body.params, names(model$arg.params))
   if (length(missing))
     stop("the model lacks parameters of the kept network: ", paste(missing, collapse = ", "), call. = FALSE)
@@ -479,6 +491,7 @@ mx.internal.json.write <- function(x) {
   if (is.null(x)) return("null")
   if (is.list(x)) {
     parts <- vapply(x, mx.internal.json.write, "", USE.NAMES = FALSE)
+    if (!length(x)) return(if (is.null(names(x))) "[]" else "{}")
     if (!is.null(names(x)))
       return(paste0("{", paste0(mx.internal.json.escape(names(x)), ": ", parts, collapse = ", "), "}"))
     return(paste0("[", paste(parts, collapse = ", "), "]"))

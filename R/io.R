@@ -33,6 +33,7 @@
 #' when the object is garbage collected.
 #'
 #' @name Rcpp_MXArrayDataIter
+#' @aliases Rcpp_MXArrayDataIter-class
 #' @format A reference class generator.
 #' @seealso [mx.io.arrayiter()], [mx.io.MNISTIter()], [mx.io.CSVIter()],
 #'   [mx.io.extract()]

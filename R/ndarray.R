@@ -88,7 +88,8 @@ mx.nd.dtype <- function(nd) .Call(C_nd_dtype, nd)
 #' `as.array` and `as.matrix` copy values back to R (as doubles); `dim` and
 #' `length` describe the array; `print` shows its values.
 #'
-#' @param x An `MXNDArray`.
+#' @param x,object An `MXNDArray`.
+#' @param mode Passed to [as.vector()].
 #' @param ... Ignored.
 #' @name MXNDArray
 NULL

@@ -68,7 +68,7 @@ graph.viz <- function(symbol, shape = NULL, direction = "TD", type = "graph", gr
   dot <- structure(paste(c(lines, "}"), collapse = "\n"), class = "mx.dot")
   # DiagrammeR is optional and not a declared dependency (it is not in
   # Debian); look it up only when it is installed.
-  if (type == "graph" && requireNamespace("DiagrammeR", quietly = TRUE)) {
+  if (type == "graph" && nzchar(system.file(package = "DiagrammeR"))) {
     grViz <- getExportedValue("DiagrammeR", "grViz")
     return(grViz(unclass(dot), width = graph.width.px, height = graph.height.px))
   }

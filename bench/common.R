@@ -83,7 +83,22 @@ bench.lstm <- function(steps = 100, hidden = 256, num.classes = 10) {
   data <- mx.symbol.Variable("data")
   i2h.w <- mx.symbol.Variable("i2h_weight"); i2h.b <- mx.symbol.Variable("i2h_bias")
   h2h.w <- mx.symbol.Variable("h2h_weight"); h2h.b <- mx.symbol.Variable("h2h_bias")
-  xs <- mx.symbol.SliceChannel(data, num_outputs = steps, axis = 1, squeeze_axis = TRUE, name = "slice")
+  # One SliceChannel of `steps` outputs would be MXNet's way, but the engine
+  # takes at most 64 outputs per node (SN_MAX_IO) and crashed in shape
+  # inference beyond that when this was written: cut the sequence in two
+  # levels (100 steps = 2 x 50) instead.
+  k <- if (steps <= 64) 1 else min(which(steps %% seq_len(64) == 0 & steps / seq_len(64) <= 64))
+  xs <- if (k == 1) {
+    sl <- mx.symbol.SliceChannel(data, num_outputs = steps, axis = 1, squeeze_axis = TRUE, name = "slice")
+    lapply(seq_len(steps), function(t) sl[[t]])
+  } else {
+    outer <- mx.symbol.SliceChannel(data, num_outputs = k, axis = 1, name = "slice")
+    unlist(lapply(seq_len(k), function(j) {
+      inner <- mx.symbol.SliceChannel(outer[[j]], num_outputs = steps / k, axis = 1, squeeze_axis = TRUE,
+                                      name = sprintf("slice%d", j))
+      lapply(seq_len(steps / k), function(t) inner[[t]])
+    }))
+  }
   h <- NULL; c <- NULL
   for (t in seq_len(steps)) {
     g <- mx.symbol.FullyConnected(xs[[t]], weight = i2h.w, bias = i2h.b, num_hidden = 4 * hidden,

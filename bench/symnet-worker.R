@@ -6,7 +6,7 @@
 #   Rscript bench/symnet-worker.R train model=lenet|mlp [seed=1 n.train=60000 ...]
 #   Rscript bench/symnet-worker.R plan
 #   Rscript bench/symnet-worker.R bind [size=224 batch=32 reps=3]
-#   Rscript bench/symnet-worker.R profile model=lenet|mlp [reps=20]
+#   Rscript bench/symnet-worker.R profile model=lenet|mlp [block.secs=0.05]
 #   Rscript bench/symnet-worker.R sweep batch=128 [n.train=10000 n.test=10000]
 #
 # Threads: symnet's default (SYMNET_NUM_THREADS or all cores of the
@@ -160,16 +160,17 @@ layers.of <- function(model) {
     softmax = list(mx.symbol.SoftmaxOutput(v, name = "l"), c(10), TRUE))
 }
 
-# Median seconds per call of f over `reps` calls after 2 warm-up calls,
-# timed in blocks so the clock's resolution does not matter.
-time.calls <- function(f, reps) {
+# Median seconds per call of f: 2 warm-up calls, then 5 blocks of calls,
+# each block at least `block.secs` long (the clock has 1 ms resolution).
+time.calls <- function(f, block.secs = 0.05) {
   f(); f()
-  block <- max(1, reps %/% 5)
+  n <- 0; t0 <- bench.elapsed()
+  while (bench.elapsed() - t0 < block.secs) { f(); n <- n + 1 }
   out <- numeric(5)
   for (b in 1:5) {
     t0 <- bench.elapsed()
-    for (i in seq_len(block)) f()
-    out[b] <- (bench.elapsed() - t0) / block
+    for (i in seq_len(n)) f()
+    out[b] <- (bench.elapsed() - t0) / n
   }
   stats::median(out)
 }
@@ -184,7 +185,7 @@ rand.fill <- function(ex, dims) {
 }
 
 task.profile <- function(a) {
-  a <- bench.args(a, list(model = "lenet", batch = 100, infer.batch = 1000, reps = 20, seed = 1))
+  a <- bench.args(a, list(model = "lenet", batch = 100, infer.batch = 1000, block.secs = 0.05, seed = 1))
   set.seed(a$seed); mx.set.seed(a$seed)
   layers <- layers.of(a$model)
   rows <- list()
@@ -198,16 +199,16 @@ task.profile <- function(a) {
     if (!is.null(req$l_label)) req$l_label <- "null"
     ex <- do.call(mx.simple.bind, c(list(sym, mx.cpu(), grad.req = req), shapes))
     rand.fill(ex, shapes)
-    fwd <- time.calls(function() .Call(symnet:::C_exec_forward, ex$handle, TRUE), a$reps)
+    fwd <- time.calls(function() .Call(symnet:::C_exec_forward, ex$handle, TRUE), a$block.secs)
     fb <- time.calls(function() {
       .Call(symnet:::C_exec_forward, ex$handle, TRUE)
       .Call(symnet:::C_exec_backward, ex$handle, list())
-    }, a$reps)
+    }, a$block.secs)
     shapes.i <- list(data = c(dims, a$infer.batch))
     if ("l_label" %in% arguments(sym)) shapes.i$l_label <- a$infer.batch
     exi <- do.call(mx.simple.bind, c(list(sym, mx.cpu(), grad.req = "null"), shapes.i))
     rand.fill(exi, shapes.i)
-    inf <- time.calls(function() .Call(symnet:::C_exec_forward, exi$handle, FALSE), max(3, a$reps %/% 4))
+    inf <- time.calls(function() .Call(symnet:::C_exec_forward, exi$handle, FALSE), a$block.secs)
     rows[[nm]] <- list(layer = nm, fwd.ms = 1e3 * fwd, bwd.ms = 1e3 * (fb - fwd), fwdbwd.ms = 1e3 * fb,
                        infer.ms = 1e3 * inf)
     say("%-8s fwd %7.3f ms  fwd+bwd %7.3f ms  infer(b=%d) %7.3f ms", nm, 1e3 * fwd, 1e3 * fb,
@@ -223,12 +224,12 @@ task.profile <- function(a) {
   step <- time.calls(function() {
     .Call(symnet:::C_exec_forward, ex$handle, TRUE)
     .Call(symnet:::C_exec_backward, ex$handle, list())
-  }, a$reps)
+  }, a$block.secs)
   trained <- setdiff(arguments(net), c("data", "softmax_label"))
   opt <- mx.opt.create("sgd", learning.rate = 0.01, momentum = 0.9, rescale.grad = 1 / a$batch)
   upd <- mx.opt.get.updater(opt, ex$ref.arg.arrays[trained], mx.cpu())
   w <- ex$ref.arg.arrays[trained]; g <- ex$ref.grad.arrays[trained]
-  update <- time.calls(function() upd(w, g), a$reps)
+  update <- time.calls(function() upd(w, g), a$block.secs)
   n.it <- 20 * a$batch
   x <- array(stats::runif(784 * n.it), c(28, 28, 1, n.it))
   it <- mx.io.arrayiter(x, floor(stats::runif(n.it) * 10), batch.size = a$batch, shuffle = TRUE)
@@ -238,11 +239,11 @@ task.profile <- function(a) {
     b <- it$value()
     .Call(symnet:::C_nd_copy_into, ex$ref.arg.arrays$data, b$data)
     .Call(symnet:::C_nd_copy_into, ex$ref.arg.arrays$softmax_label, b$label)
-  }, a$reps)
+  }, a$block.secs)
   exi <- mx.simple.bind(net, mx.cpu(), grad.req = "null", data = c(28, 28, 1, a$infer.batch),
                         softmax_label = a$infer.batch)
   rand.fill(exi, list())
-  infer <- time.calls(function() .Call(symnet:::C_exec_forward, exi$handle, FALSE), max(3, a$reps %/% 4))
+  infer <- time.calls(function() .Call(symnet:::C_exec_forward, exi$handle, FALSE), a$block.secs)
   total <- list(net.fwdbwd.ms = 1e3 * step, update.ms = 1e3 * update, iter.copy.ms = 1e3 * iter,
                 net.infer.ms = 1e3 * infer)
   say("net fwd+bwd %.3f ms, update %.3f ms, iterator+copy %.3f ms, net infer %.3f ms",

@@ -3,7 +3,7 @@ bench/symnet-worker.R (same tasks, same arguments, same RESULT line).
 
     /usr/bin/python3 bench/torch_worker.py train model=lenet|mlp [seed=1 ...]
     /usr/bin/python3 bench/torch_worker.py bind [size=224 batch=32 reps=3]
-    /usr/bin/python3 bench/torch_worker.py profile model=lenet|mlp [reps=20]
+    /usr/bin/python3 bench/torch_worker.py profile model=lenet|mlp [block_secs=0.05]
     /usr/bin/python3 bench/torch_worker.py sweep batch=128 [n.train=10000]
 
 Threads: torch.set_num_threads(threads) (default 2); the drivers set
@@ -274,15 +274,20 @@ def task_bind(a):
               **{"hwm.kb": status_kb("VmHWM")}, load=loadavg()))
 
 
-def time_calls(f, reps):
+def time_calls(f, block_secs=0.05):
+    """Median seconds per call: 2 warm-up calls, then 5 blocks of calls,
+    each at least block_secs long (as time.calls in symnet-worker.R)."""
     f(); f()
-    block = max(1, reps // 5)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < block_secs:
+        f()
+        n += 1
     out = []
     for _ in range(5):
         t0 = time.perf_counter()
-        for _ in range(block):
+        for _ in range(n):
             f()
-        out.append((time.perf_counter() - t0) / block)
+        out.append((time.perf_counter() - t0) / n)
     return statistics.median(out)
 
 
@@ -308,7 +313,7 @@ def layers_of(model):
 
 
 def task_profile(a):
-    a = parse_args(a, dict(model="lenet", batch=100, infer_batch=1000, reps=20, seed=1, threads=2))
+    a = parse_args(a, dict(model="lenet", batch=100, infer_batch=1000, block_secs=0.05, seed=1, threads=2))
     torch.set_num_threads(a["threads"])
     torch.manual_seed(a["seed"])
     rows = []
@@ -325,8 +330,8 @@ def task_profile(a):
             for p in list(mod.parameters()) + [x]:
                 p.grad = None
 
-        f = time_calls(fwd, a["reps"])
-        b = time_calls(fb, a["reps"])
+        f = time_calls(fwd, a["block_secs"])
+        b = time_calls(fb, a["block_secs"])
         xi = torch.rand(a["infer_batch"], *dims) * 0.2 - 0.1
         mod.y = torch.randint(0, 10, (a["infer_batch"],))
 
@@ -335,7 +340,7 @@ def task_profile(a):
                 o = mod(xi) if name != "softmax" else torch.softmax(xi, dim=1)
             return o
 
-        i = time_calls(inf, max(3, a["reps"] // 4))
+        i = time_calls(inf, a["block_secs"])
         rows.append({"layer": name, "fwd.ms": 1e3 * f, "bwd.ms": 1e3 * (b - f), "fwdbwd.ms": 1e3 * b,
                      "infer.ms": 1e3 * i})
         say("%-8s fwd %7.3f ms  fwd+bwd %7.3f ms  infer(b=%d) %7.3f ms", name, 1e3 * f, 1e3 * b,
@@ -349,8 +354,8 @@ def task_profile(a):
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(net(x), y).backward()
 
-    s = time_calls(step, a["reps"])
-    u = time_calls(opt.step, a["reps"])
+    s = time_calls(step, a["block_secs"])
+    u = time_calls(opt.step, a["block_secs"])
     n_it = 20 * a["batch"]
     X = torch.rand(n_it, 1, 28, 28)
     Y = torch.randint(0, 10, (n_it,))
@@ -363,7 +368,7 @@ def task_profile(a):
         state["i"] += a["batch"]
         return X[idx], Y[idx]
 
-    itt = time_calls(it, a["reps"])
+    itt = time_calls(it, a["block_secs"])
     net.eval()
     xi = torch.rand(a["infer_batch"], 1, 28, 28)
 
@@ -371,7 +376,7 @@ def task_profile(a):
         with torch.no_grad():
             return torch.softmax(net(xi), dim=1)
 
-    i = time_calls(inf, max(3, a["reps"] // 4))
+    i = time_calls(inf, a["block_secs"])
     total = {"net.fwdbwd.ms": 1e3 * s, "update.ms": 1e3 * u, "iter.copy.ms": 1e3 * itt, "net.infer.ms": 1e3 * i}
     say("net fwd+bwd %.3f ms, update %.3f ms, batch gather %.3f ms, net infer %.3f ms",
         1e3 * s, 1e3 * u, 1e3 * itt, 1e3 * i)

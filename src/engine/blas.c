@@ -10,14 +10,19 @@
  * the BLAS integer type, or the leading dimensions are not ones BLAS accepts
  * (its error handler may end the process; R's calls Rf_error).
  *
- * BLAS is only called outside OpenMP regions (cpu.h); its thread count
- * follows sn_num_threads() (threads.c). */
+ * The BLAS runs single-threaded (threads.c); kernels call these functions
+ * from inside OpenMP regions, each thread on its own piece of work.
+ * sn_gemm_par_f32/f64 (cpu_par.h) split one large product over the threads
+ * by rows or columns of C, never along k, so each element of C is computed
+ * the same way whatever the thread count.  (The C fallback splits rows of C
+ * itself and runs serially when called inside a parallel region.) */
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cpu.h"
+#include "cpu_par.h"
 
 #if defined(SN_BLAS_CBLAS)
 #if defined(SN_BLAS_OWN_PROTOS)
@@ -242,3 +247,76 @@ void sn_gemm_f64(int transa, int transb, int64_t m, int64_t n, int64_t k, double
 #endif
   sn_gemm_c_f64(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
+
+/* ---- one GEMM split over the threads ---- */
+
+/* Pieces of C are multiples of this many rows or columns (64-byte aligned
+ * column blocks, whole register tiles of the BLAS kernels). */
+#define SN_GEMM_PAR_ALIGN 16
+
+/* Threads for a split of len rows/columns of an m x n x k product: 1 when
+ * the caller is already parallel, the product is small, or there is no
+ * BLAS (the C fallback splits itself). */
+static int sn_gemm_par_threads(int have_blas, int64_t m, int64_t n, int64_t k, int64_t len) {
+#ifndef _OPENMP
+  return 1;
+#endif
+  if (!have_blas || sn_in_parallel()) return 1;
+  int nt = sn_num_threads();
+  if (nt <= 1) return 1;
+  const double work = (double)m * (double)n * (double)(k > 0 ? k : 1);
+  if (work < SN_GEMM_PAR_MIN) return 1;
+  /* at least half the threshold per piece, at least one aligned block */
+  double most = work / (0.5 * SN_GEMM_PAR_MIN);
+  if ((double)nt > most) nt = (int)most;
+  int64_t units = (len + SN_GEMM_PAR_ALIGN - 1) / SN_GEMM_PAR_ALIGN;
+  if ((int64_t)nt > units) nt = (int)units;
+  return nt < 1 ? 1 : nt;
+}
+
+#if defined(SN_HAVE_BLAS_S)
+#define SN_PAR_HAVE_S 1
+#else
+#define SN_PAR_HAVE_S 0
+#endif
+#if defined(SN_HAVE_BLAS_D)
+#define SN_PAR_HAVE_D 1
+#else
+#define SN_PAR_HAVE_D 0
+#endif
+
+#define SN_DEFINE_GEMM_PAR(SFX, T, HAVE)                                                       \
+  void sn_gemm_par_##SFX(int ta, int tb, int64_t m, int64_t n, int64_t k, T alpha, const T *a, \
+                         int64_t lda, const T *b, int64_t ldb, T beta, T *c, int64_t ldc) {   \
+    if (m <= 0 || n <= 0 || k < 0) return;                                                     \
+    ta = ta != 0;                                                                              \
+    tb = tb != 0;                                                                              \
+    /* split the longer side: the shorter operand is packed by every thread */                 \
+    const int split_n = n >= m;                                                                \
+    const int64_t len = split_n ? n : m;                                                       \
+    const int nt = sn_gemm_par_threads(HAVE, m, n, k, len);                                    \
+    if (nt <= 1) {                                                                             \
+      sn_gemm_##SFX(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);                     \
+      return;                                                                                  \
+    }                                                                                          \
+    sn_blas_single();                                                                          \
+    const int64_t units = (len + SN_GEMM_PAR_ALIGN - 1) / SN_GEMM_PAR_ALIGN;                   \
+    SN_OMP(parallel num_threads(nt))                                                           \
+    {                                                                                          \
+      const int64_t t = sn_thread_id(), nth = sn_par_team_size();                              \
+      const int64_t i0 = units * t / nth * SN_GEMM_PAR_ALIGN;                                  \
+      int64_t i1 = units * (t + 1) / nth * SN_GEMM_PAR_ALIGN;                                  \
+      if (i1 > len) i1 = len;                                                                  \
+      if (i1 > i0) {                                                                           \
+        if (split_n)                                                                           \
+          sn_gemm_##SFX(ta, tb, m, i1 - i0, k, alpha, a, lda, tb ? b + i0 * ldb : b + i0, ldb, \
+                        beta, c + i0, ldc);                                                    \
+        else                                                                                   \
+          sn_gemm_##SFX(ta, tb, i1 - i0, n, k, alpha, ta ? a + i0 : a + i0 * lda, lda, b, ldb, \
+                        beta, c + i0 * ldc, ldc);                                              \
+      }                                                                                        \
+    }                                                                                          \
+  }
+
+SN_DEFINE_GEMM_PAR(f32, float, SN_PAR_HAVE_S)
+SN_DEFINE_GEMM_PAR(f64, double, SN_PAR_HAVE_D)

@@ -1,18 +1,24 @@
-/* The CPU thread budget shared by OpenMP loops and OpenBLAS.
+/* The CPU thread budget and the single-threaded BLAS.
  *
  * sn_num_threads() is the number of threads every SN_PARALLEL_FOR loop and
- * every BLAS call may use.  Default: the cores this process may run on
+ * every parallel kernel may use.  Default: the cores this process may run on
  * (omp_get_num_procs(), which honours the CPU affinity mask), or
  * SYMNET_NUM_THREADS when set, and never more than OMP_THREAD_LIMIT (CRAN
  * sets it to 2 on its check machines).  sn_set_num_threads(n) changes it;
  * n <= 0 restores the default.
  *
- * OpenBLAS keeps its own thread pool; it is told the same budget, and BLAS is
- * only called outside OpenMP regions (cpu.h), so at any moment at most
- * sn_num_threads() threads compute.  With OpenBLAS linked directly
- * (SN_HAVE_OPENBLAS_THREADS, proven by configure) openblas_set_num_threads is
- * called directly; otherwise a weak reference finds it when R's own BLAS is
- * OpenBLAS, and does nothing when it is not. */
+ * One thread pool: all parallelism is OpenMP.  OpenBLAS is set to one thread
+ * at first use (and sn_blas_single() re-asserts it before GEMMs are issued
+ * from several threads), so kernels call GEMM from inside OpenMP regions,
+ * each thread on its own piece of work, and OpenBLAS's own pool stays idle:
+ * at any moment at most sn_num_threads() threads compute, and no OpenBLAS
+ * thread spins on a core the OpenMP threads need.  With OpenBLAS linked
+ * directly (SN_HAVE_OPENBLAS_THREADS, proven by configure)
+ * openblas_set_num_threads is called directly; otherwise a weak reference
+ * finds it when R's own BLAS is OpenBLAS, and nothing is done when it is
+ * not (reference BLAS is single-threaded anyway).  Note: when R's BLAS is
+ * the same OpenBLAS, R's own matrix products also run on one thread after
+ * symnet's first GEMM. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,18 +26,26 @@
 
 #include "cpu.h"
 
+#include "cpu_par.h"
+
 #if defined(SN_HAVE_OPENBLAS_THREADS)
 void openblas_set_num_threads(int);
-#define SN_SET_BLAS_THREADS(n) openblas_set_num_threads(n)
+int openblas_get_num_threads(void);
+#define SN_BLAS_CTL 1
 #elif defined(__GNUC__) && defined(__ELF__)
 extern void openblas_set_num_threads(int) __attribute__((weak));
-#define SN_SET_BLAS_THREADS(n)                         \
-  do {                                                 \
-    if (openblas_set_num_threads) openblas_set_num_threads(n); \
-  } while (0)
+extern int openblas_get_num_threads(void) __attribute__((weak));
+#define SN_BLAS_CTL (openblas_set_num_threads && openblas_get_num_threads)
 #else
-#define SN_SET_BLAS_THREADS(n) ((void)(n))
+#define SN_BLAS_CTL 0
 #endif
+
+/* OpenBLAS to one thread (when it is OpenBLAS and not already there). */
+static void sn_blas_one(void) {
+#if defined(SN_HAVE_OPENBLAS_THREADS) || (defined(__GNUC__) && defined(__ELF__))
+  if (SN_BLAS_CTL && openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+#endif
+}
 
 static int sn_threads_now; /* 0 until first use; accessed atomically */
 
@@ -76,8 +90,8 @@ static int sn_apply_threads(int n) {
   int lim = sn_thread_limit();
   if (n > lim) n = lim;
   if (n < 1) n = 1;
+  if (!sn_in_parallel()) sn_blas_one();
   __atomic_store_n(&sn_threads_now, n, __ATOMIC_RELEASE);
-  SN_SET_BLAS_THREADS(n);
   return n;
 }
 
@@ -91,4 +105,9 @@ int sn_num_threads(void) {
 void sn_set_num_threads(int n) {
   if (n <= 0) n = sn_default_threads();
   sn_apply_threads(n);
+}
+
+void sn_blas_single(void) {
+  (void)sn_num_threads();
+  if (!sn_in_parallel()) sn_blas_one();
 }

@@ -154,3 +154,17 @@ test_that("graph.viz gives DOT text with shapes", {
   expect_match(unclass(dot), "FullyConnected")
   expect_match(unclass(dot), "8x20")
 })
+
+test_that("a list of contexts splits the batch and gives the same model as one device", {
+  d <- toy()
+  fit <- function(ctx) {
+    mx.set.seed(4)
+    it <- mx.io.arrayiter(d$x, d$y, batch.size = 20, shuffle = FALSE)
+    mx.model.FeedForward.create(mlp2(), X = it, ctx = ctx, num.round = 2, learning.rate = 0.1,
+                                verbose = FALSE, initializer = mx.init.uniform(0.3))
+  }
+  one <- fit(mx.cpu())
+  two <- fit(list(mx.cpu(0), mx.cpu(1)))
+  for (n in names(one$arg.params))
+    expect_equal(as.array(two$arg.params[[n]]), as.array(one$arg.params[[n]]), tolerance = 1e-5, info = n)
+})

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "../cpu.h"
+#include "../cpu_par.h"
 #include "../op.h"
 #include "im2col.h"
 
@@ -41,6 +42,10 @@
 #define SN_CONV_MIN_COLS 256
 #define SN_CONV_MAX_COLS 4096
 #define SN_CONV_COL_BUDGET (512 * 1024)
+/* Weight-gradient slots: at most SN_CONV_SLOTS, and their sums within
+ * SN_CONV_PART_BUDGET bytes (sized for float64). */
+#define SN_CONV_SLOTS 16
+#define SN_CONV_PART_BUDGET (16.0 * 1048576.0)
 
 enum {
   C_KERNEL, C_STRIDE, C_DILATE, C_PAD, C_NUM_FILTER, C_NUM_GROUP, C_WORKSPACE, C_NO_BIAS,
@@ -349,13 +354,28 @@ static int deconv_infer_shape(const sn_params *p, sn_shape *in, int nin, sn_shap
 
 /* "image": the grid the kernel slides over (Convolution data, Deconvolution
  * output); "act": the grid of window positions (Convolution output,
- * Deconvolution data).  The weight is (Ca, Ci / G, *kernel) in both ops. */
+ * Deconvolution data).  The weight is (Ca, Ci / G, *kernel) in both ops.
+ *
+ * Threads: the batch is cut into chunks of nb images (one GEMM each, nb
+ * depends on the shapes only).  Chunks are independent for the outputs and
+ * the data gradient, so they are spread over the threads, each thread with
+ * its own column and act buffers from the workspace and single-threaded
+ * GEMMs.  The weight gradient is a sum over chunks: the chunks are grouped
+ * into nslots contiguous slots (nslots depends on the shapes only), each
+ * slot summed in chunk order into its own buffer (slot 0 into the gradient
+ * itself), and the slots are then added in slot order.  So every result is
+ * the same for any thread count.  When there are fewer chunks than threads
+ * (small batches) or the weight is too large for per-slot sums, chunks run
+ * one after another and the threads split each im2col / GEMM / col2im. */
 typedef struct {
   sn_im2col_geom g;
   int64_t N, G, Ci, Ca, Mg, Kg, Si, Sa;
   int direct; /* 1x1 kernel, stride 1, no pad, large grid: no column buffer */
   int64_t nb; /* images per GEMM */
-  size_t col_elems, tmp_elems;
+  int64_t nchunks;
+  int64_t nslots;   /* weight-gradient slots; 1: no per-slot sums */
+  size_t col_elems, tmp_elems; /* per thread */
+  size_t w_elems;   /* elements of the weight */
 } conv_plan;
 
 static int conv_plan_make(const conv_param *cp, const sn_shape *img, const sn_shape *act,
@@ -390,41 +410,87 @@ static int conv_plan_make(const conv_param *cp, const sn_shape *img, const sn_sh
   pl->Kg = (pl->Ci / pl->G) * g->kprod;
   pl->Si = g->in_size;
   pl->Sa = g->out_size;
+  if (sn_mul_size((size_t)pl->Ca, (size_t)pl->Kg, &pl->w_elems) != SN_OK)
+    return sn_error(SN_ERR_OVERFLOW, "%s: weight size overflows", cp->op);
   int unit = g->kprod == 1;
   for (int i = 0; i < 3; i++) unit = unit && g->s[i] == 1 && g->p[i] == 0;
   unit = unit && g->in_size == g->out_size;
   if (unit && (pl->Sa >= SN_CONV_MIN_COLS || pl->N == 1)) {
     pl->direct = 1;
     pl->nb = 1;
-    return SN_OK;
+  } else {
+    const double col_img = 4.0 * (double)pl->Ci * (double)g->kprod * (double)pl->Sa;
+    double want = floor(SN_CONV_COL_BUDGET / col_img);
+    double most = ceil((double)SN_CONV_MAX_COLS / (double)pl->Sa);
+    double least = ceil((double)SN_CONV_MIN_COLS / (double)pl->Sa);
+    if (want > most) want = most;
+    if (want < least) want = least;
+    if (want > (double)pl->N) want = (double)pl->N;
+    int64_t nb = want < 1 ? 1 : (int64_t)want;
+    /* per image: the column block plus, when batching, the act block */
+    size_t per_img, a, b;
+    const double cap = (double)cp->workspace_mb * 1048576.0;
+    if (sn_mul_size((size_t)pl->Ci * (size_t)g->kprod, (size_t)pl->Sa, &a) != SN_OK ||
+        sn_add_size(a, (size_t)pl->Ca * (size_t)pl->Sa, &per_img) != SN_OK)
+      return sn_error(SN_ERR_OVERFLOW, "%s: column buffer size overflows", cp->op);
+    while (nb > 1 && (double)nb * (double)per_img * sizeof(double) > cap) nb--;
+    pl->nb = nb;
+    if (sn_mul_size(a, (size_t)nb, &pl->col_elems) != SN_OK ||
+        sn_mul_size((size_t)pl->Ca * (size_t)pl->Sa, (size_t)nb, &b) != SN_OK)
+      return sn_error(SN_ERR_OVERFLOW, "%s: column buffer size overflows", cp->op);
+    pl->tmp_elems = nb > 1 ? b : 0;
   }
-  const double col_img = 4.0 * (double)pl->Ci * (double)g->kprod * (double)pl->Sa;
-  double want = floor(SN_CONV_COL_BUDGET / col_img);
-  double most = ceil((double)SN_CONV_MAX_COLS / (double)pl->Sa);
-  double least = ceil((double)SN_CONV_MIN_COLS / (double)pl->Sa);
-  if (want > most) want = most;
-  if (want < least) want = least;
-  if (want > (double)pl->N) want = (double)pl->N;
-  int64_t nb = want < 1 ? 1 : (int64_t)want;
-  /* per image: the column block plus, when batching, the act block */
-  size_t per_img, a, b;
-  const double cap = (double)cp->workspace_mb * 1048576.0;
-  if (sn_mul_size((size_t)pl->Ci * (size_t)g->kprod, (size_t)pl->Sa, &a) != SN_OK ||
-      sn_add_size(a, (size_t)pl->Ca * (size_t)pl->Sa, &per_img) != SN_OK)
-    return sn_error(SN_ERR_OVERFLOW, "%s: column buffer size overflows", cp->op);
-  while (nb > 1 && (double)nb * (double)per_img * sizeof(double) > cap) nb--;
-  pl->nb = nb;
-  if (sn_mul_size(a, (size_t)nb, &pl->col_elems) != SN_OK ||
-      sn_mul_size((size_t)pl->Ca * (size_t)pl->Sa, (size_t)nb, &b) != SN_OK)
-    return sn_error(SN_ERR_OVERFLOW, "%s: column buffer size overflows", cp->op);
-  pl->tmp_elems = nb > 1 ? b : 0;
+  pl->nchunks = (pl->N + pl->nb - 1) / pl->nb;
+  int64_t S = pl->nchunks < SN_CONV_SLOTS ? pl->nchunks : SN_CONV_SLOTS;
+  const double wbytes = (double)pl->w_elems * sizeof(double);
+  if (S > 1 && (double)(S - 1) * wbytes > SN_CONV_PART_BUDGET)
+    S = 1 + (int64_t)(SN_CONV_PART_BUDGET / wbytes);
+  pl->nslots = S < 2 ? 1 : S;
   return SN_OK;
 }
 
-/* Workspace bytes; the dtype is not known here, so elements are sized for
- * float64 (float32 uses half of it). */
+/* Thread buffers worth having for a plan. */
+static int conv_want_threads(const conv_plan *pl) {
+  int64_t nt = sn_num_threads();
+  if (nt > pl->nchunks) nt = pl->nchunks;
+  return nt < 1 ? 1 : (int)nt;
+}
+
+static size_t round64(size_t b) { return (b + 63) & ~(size_t)63; }
+
+/* Bytes of one thread's buffers and of the slot sums (with_part: the call
+ * computes a weight gradient). */
+static int conv_ws_parts(const conv_plan *pl, size_t es, int with_part, size_t *tbytes,
+                         size_t *pbytes) {
+  size_t n, b;
+  *tbytes = *pbytes = 0;
+  if (sn_add_size(pl->col_elems, pl->tmp_elems, &n) != SN_OK ||
+      sn_mul_size(n, es, &b) != SN_OK || b > SIZE_MAX - 64)
+    return SN_ERR_OVERFLOW;
+  *tbytes = round64(b);
+  if (with_part && pl->nslots > 1) {
+    if (sn_mul_size(pl->w_elems, (size_t)(pl->nslots - 1), &n) != SN_OK ||
+        sn_mul_size(n, es, &b) != SN_OK || b > SIZE_MAX - 64)
+      return SN_ERR_OVERFLOW;
+    *pbytes = round64(b);
+  }
+  return SN_OK;
+}
+
+static int conv_ws_total(const conv_plan *pl, size_t es, int with_part, int nthr,
+                         size_t *bytes) {
+  size_t tb, pb, all;
+  if (conv_ws_parts(pl, es, with_part, &tb, &pb) != SN_OK ||
+      sn_mul_size(tb, (size_t)nthr, &all) != SN_OK || sn_add_size(all, pb, bytes) != SN_OK)
+    return SN_ERR_OVERFLOW;
+  return SN_OK;
+}
+
+/* Workspace bytes: per-thread column / act buffers for the current thread
+ * count, plus the weight-gradient slot sums in backward.  The dtype is not
+ * known here, so elements are sized for float64 (float32 uses half). */
 static int conv_ws_common(const sn_params *p, int deconv, const sn_shape *in, const sn_shape *out,
-                          size_t *bytes) {
+                          int backward, size_t *bytes) {
   conv_param cp;
   conv_plan pl;
   *bytes = 0;
@@ -432,9 +498,7 @@ static int conv_ws_common(const sn_params *p, int deconv, const sn_shape *in, co
   if (!sn_shape_known(&in[0]) || !sn_shape_known(&out[0])) return SN_OK;
   const sn_shape *img = deconv ? &out[0] : &in[0], *act = deconv ? &in[0] : &out[0];
   SN_TRY(conv_plan_make(&cp, img, act, &in[0], &pl));
-  size_t n;
-  if (sn_add_size(pl.col_elems, pl.tmp_elems, &n) != SN_OK ||
-      sn_mul_size(n, sizeof(double), bytes) != SN_OK)
+  if (conv_ws_total(&pl, sizeof(double), backward, conv_want_threads(&pl), bytes) != SN_OK)
     return sn_error(SN_ERR_OVERFLOW, "%s: workspace size overflows", cp.op);
   return SN_OK;
 }
@@ -443,56 +507,76 @@ static int conv_workspace(const sn_params *p, const sn_shape *in, int nin, const
                           int nout, int backward, size_t *bytes) {
   (void)nin;
   (void)nout;
-  (void)backward;
-  return conv_ws_common(p, 0, in, out, bytes);
+  return conv_ws_common(p, 0, in, out, backward, bytes);
 }
 
 static int deconv_workspace(const sn_params *p, const sn_shape *in, int nin,
                             const sn_shape *out, int nout, int backward, size_t *bytes) {
   (void)nin;
   (void)nout;
-  (void)backward;
-  return conv_ws_common(p, 1, in, out, bytes);
+  return conv_ws_common(p, 1, in, out, backward, bytes);
 }
 
 /* ---- typed helpers ---- */
 
 #define AT(ptr, i, es) ((void *)((char *)(ptr) + (size_t)(i) * (es)))
 
-static void gemm(sn_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a,
-                 int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
+/* par: split over the threads (sn_gemm_par); else one single-threaded GEMM. */
+static void gemm(sn_dtype dt, int par, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                 const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+                 int64_t ldc) {
   if (dt == SN_F32)
-    sn_gemm_f32(ta, tb, m, n, k, 1.0f, (const float *)a, lda, (const float *)b, ldb,
-                (float)beta, (float *)c, ldc);
+    (par ? sn_gemm_par_f32 : sn_gemm_f32)(ta, tb, m, n, k, 1.0f, (const float *)a, lda,
+                                          (const float *)b, ldb, (float)beta, (float *)c, ldc);
   else
-    sn_gemm_f64(ta, tb, m, n, k, 1.0, (const double *)a, lda, (const double *)b, ldb, beta,
-                (double *)c, ldc);
+    (par ? sn_gemm_par_f64 : sn_gemm_f64)(ta, tb, m, n, k, 1.0, (const double *)a, lda,
+                                          (const double *)b, ldb, beta, (double *)c, ldc);
 }
 
 static void im2col(sn_dtype dt, const sn_im2col_geom *g, const void *img, int64_t img_stride,
-                   int64_t nimg, void *col, int64_t ldcol) {
+                   int64_t nimg, void *col, int64_t ldcol, int par) {
   if (dt == SN_F32)
-    sn_im2col_f32(g, (const float *)img, img_stride, nimg, (float *)col, ldcol);
+    sn_im2col_f32(g, (const float *)img, img_stride, nimg, (float *)col, ldcol, par);
   else
-    sn_im2col_f64(g, (const double *)img, img_stride, nimg, (double *)col, ldcol);
+    sn_im2col_f64(g, (const double *)img, img_stride, nimg, (double *)col, ldcol, par);
 }
 
 static void col2im(sn_dtype dt, const sn_im2col_geom *g, const void *col, int64_t ldcol,
-                   int64_t nimg, void *img, int64_t img_stride) {
+                   int64_t nimg, void *img, int64_t img_stride, int par) {
   if (dt == SN_F32)
-    sn_col2im_f32(g, (const float *)col, ldcol, nimg, (float *)img, img_stride);
+    sn_col2im_f32(g, (const float *)col, ldcol, nimg, (float *)img, img_stride, par);
   else
-    sn_col2im_f64(g, (const double *)col, ldcol, nimg, (double *)img, img_stride);
+    sn_col2im_f64(g, (const double *)col, ldcol, nimg, (double *)img, img_stride, par);
 }
 
+/* Runs body(lo, hi) over [0, n): split over the threads when par is set,
+ * the caller is not already parallel and n * cost is large enough. */
+#define SN_CONV_SPLIT(par, n, cost, ...)                                                       \
+  do {                                                                                         \
+    const int64_t n_ = (n);                                                                    \
+    if ((par) && n_ > 1 && !sn_in_parallel() && sn_num_threads() > 1 &&                        \
+        (double)n_ * (double)(cost) >= (double)SN_PAR_GRAIN) {                                 \
+      SN_OMP(parallel num_threads(sn_num_threads()))                                           \
+      {                                                                                        \
+        const int64_t t_ = sn_thread_id(), nth_ = sn_par_team_size();                          \
+        const int64_t lo = n_ * t_ / nth_, hi = n_ * (t_ + 1) / nth_;                          \
+        __VA_ARGS__;                                                                             \
+      }                                                                                        \
+    } else {                                                                                   \
+      const int64_t lo = 0, hi = n_;                                                           \
+      __VA_ARGS__;                                                                               \
+    }                                                                                          \
+  } while (0)
+
 /* tmp (C x m*S, image j in columns [j*S, (j+1)*S)) <- src images n0.. (C x S each) */
-static void gather(const void *src, int64_t m, int64_t C, int64_t S, size_t es, void *tmp) {
-  const int64_t total = m * C;
-  SN_PARALLEL_FOR_COST(total, S)
-  for (int64_t jc = 0; jc < total; jc++) {
-    int64_t j = jc / C, c = jc % C;
-    memcpy(AT(tmp, c * m * S + j * S, es), AT(src, (j * C + c) * S, es), (size_t)S * es);
-  }
+static void gather(const void *src, int64_t m, int64_t C, int64_t S, size_t es, void *tmp,
+                   int par) {
+  SN_CONV_SPLIT(par, m * C, S, {
+    for (int64_t jc = lo; jc < hi; jc++) {
+      int64_t j = jc / C, c = jc % C;
+      memcpy(AT(tmp, c * m * S + j * S, es), AT(src, (j * C + c) * S, es), (size_t)S * es);
+    }
+  });
 }
 
 /* Row helpers in fixed chunks of 8 so they compile to vector code at -O2. */
@@ -509,26 +593,32 @@ static void gather(const void *src, int64_t m, int64_t C, int64_t S, size_t es, 
       for (int k = 0; k < 8; k++) d[i + k] += b;                                               \
     for (; i < n; i++) d[i] += b;                                                              \
   }                                                                                            \
+  static inline void add_rows_##SFX(T *restrict d, const T *restrict s, int64_t n) {          \
+    int64_t i = 0;                                                                             \
+    for (; i + 8 <= n; i += 8)                                                                 \
+      for (int k = 0; k < 8; k++) d[i + k] += s[i + k];                                        \
+    for (; i < n; i++) d[i] += s[i];                                                           \
+  }                                                                                            \
   /* Inverse of gather, adding bias[c] when bias is not NULL. */                               \
   static void scatter_##SFX(const T *tmp, int64_t m, int64_t C, int64_t S, const T *bias,     \
-                            T *dst) {                                                           \
-    const int64_t total = m * C;                                                               \
-    SN_PARALLEL_FOR_COST(total, S)                                                             \
-    for (int64_t jc = 0; jc < total; jc++) {                                                   \
-      int64_t j = jc / C, c = jc % C;                                                          \
-      const T *s = tmp + c * m * S + j * S;                                                    \
-      T *d = dst + (j * C + c) * S;                                                            \
-      if (bias)                                                                                \
-        add_const_##SFX(d, s, bias[c], S);                                                     \
-      else                                                                                     \
-        memcpy(d, s, (size_t)S * sizeof(T));                                                   \
-    }                                                                                          \
+                            T *dst, int par) {                                                 \
+    SN_CONV_SPLIT(par, m * C, S, {                                                             \
+      for (int64_t jc = lo; jc < hi; jc++) {                                                   \
+        int64_t j = jc / C, c = jc % C;                                                        \
+        const T *s = tmp + c * m * S + j * S;                                                  \
+        T *d = dst + (j * C + c) * S;                                                          \
+        if (bias)                                                                              \
+          add_const_##SFX(d, s, bias[c], S);                                                   \
+        else                                                                                   \
+          memcpy(d, s, (size_t)S * sizeof(T));                                                 \
+      }                                                                                        \
+    });                                                                                        \
   }                                                                                            \
   /* x[n, c, :] += bias[c] for m images */                                                     \
-  static void add_bias_##SFX(T *x, int64_t m, int64_t C, int64_t S, const T *bias) {          \
-    const int64_t total = m * C;                                                               \
-    SN_PARALLEL_FOR_COST(total, S)                                                             \
-    for (int64_t jc = 0; jc < total; jc++) add_const_inplace_##SFX(x + jc * S, bias[jc % C], S); \
+  static void add_bias_##SFX(T *x, int64_t m, int64_t C, int64_t S, const T *bias, int par) { \
+    SN_CONV_SPLIT(par, m * C, S, {                                                             \
+      for (int64_t jc = lo; jc < hi; jc++) add_const_inplace_##SFX(x + jc * S, bias[jc % C], S); \
+    });                                                                                        \
   }                                                                                            \
   /* sum of n values with 8 independent accumulators (vectorisable) */                       \
   static inline T sum_row_##SFX(const T *s, int64_t n) {                                      \
@@ -542,34 +632,30 @@ static void gather(const void *src, int64_t m, int64_t C, int64_t S, size_t es, 
   /* db[c] = sum over n and space of g[n, c, :]; each thread owns a block of channels and   \
    * walks the images in memory order. */                                                      \
   static void bias_grad_##SFX(const T *g, int64_t N, int64_t C, int64_t S, T *db) {           \
-    int64_t nt = sn_num_threads();                                                             \
-    if (nt > C) nt = C;                                                                        \
-    if (nt < 1) nt = 1;                                                                        \
-    SN_PARALLEL_FOR_COST(nt, N * C * S / nt)                                                   \
-    for (int64_t t = 0; t < nt; t++) {                                                         \
-      const int64_t c0 = t * C / nt, c1 = (t + 1) * C / nt;                                    \
-      for (int64_t c = c0; c < c1; c++) db[c] = 0;                                             \
+    SN_CONV_SPLIT(1, C, N * S, {                                                               \
+      for (int64_t c = lo; c < hi; c++) db[c] = 0;                                             \
       for (int64_t n = 0; n < N; n++)                                                          \
-        for (int64_t c = c0; c < c1; c++) db[c] += sum_row_##SFX(g + (n * C + c) * S, S);     \
-    }                                                                                          \
+        for (int64_t c = lo; c < hi; c++) db[c] += sum_row_##SFX(g + (n * C + c) * S, S);     \
+    });                                                                                        \
   }
 
 SN_DEFINE_SCATTER(float, f32)
 SN_DEFINE_SCATTER(double, f64)
 
 static void scatter(sn_dtype dt, const void *tmp, int64_t m, int64_t C, int64_t S,
-                    const void *bias, void *dst) {
+                    const void *bias, void *dst, int par) {
   if (dt == SN_F32)
-    scatter_f32((const float *)tmp, m, C, S, (const float *)bias, (float *)dst);
+    scatter_f32((const float *)tmp, m, C, S, (const float *)bias, (float *)dst, par);
   else
-    scatter_f64((const double *)tmp, m, C, S, (const double *)bias, (double *)dst);
+    scatter_f64((const double *)tmp, m, C, S, (const double *)bias, (double *)dst, par);
 }
 
-static void add_bias(sn_dtype dt, void *x, int64_t m, int64_t C, int64_t S, const void *bias) {
+static void add_bias(sn_dtype dt, void *x, int64_t m, int64_t C, int64_t S, const void *bias,
+                     int par) {
   if (dt == SN_F32)
-    add_bias_f32((float *)x, m, C, S, (const float *)bias);
+    add_bias_f32((float *)x, m, C, S, (const float *)bias, par);
   else
-    add_bias_f64((double *)x, m, C, S, (const double *)bias);
+    add_bias_f64((double *)x, m, C, S, (const double *)bias, par);
 }
 
 static void bias_grad(sn_dtype dt, const void *g, int64_t N, int64_t C, int64_t S, void *db) {
@@ -579,32 +665,52 @@ static void bias_grad(sn_dtype dt, const void *g, int64_t N, int64_t C, int64_t 
     bias_grad_f64((const double *)g, N, C, S, (double *)db);
 }
 
-/* ---- the two chunked drivers ---- */
+/* d[i] += s[i] for i in [lo, hi) */
+static void add_range(sn_dtype dt, void *d, const void *s, int64_t lo, int64_t hi) {
+  if (dt == SN_F32)
+    add_rows_f32((float *)d + lo, (const float *)s + lo, hi - lo);
+  else
+    add_rows_f64((double *)d + lo, (const double *)s + lo, hi - lo);
+}
+
+/* ---- the chunked drivers ---- */
 
 typedef struct {
-  void *col, *tmp; /* workspace parts */
-  void *owned;     /* fallback allocation when the call's workspace is short */
+  char *part;     /* nslots - 1 weight-gradient slot sums */
+  char *thr;      /* per-thread buffers, tstride bytes apart */
+  size_t tstride;
+  int nthr;       /* thread buffers available */
+  void *owned;    /* fallback allocation when the call's workspace is short */
   size_t owned_bytes;
 } conv_bufs;
 
-static int bufs_get(const sn_call *c, const conv_plan *pl, size_t es, const char *op,
-                    conv_bufs *b) {
-  size_t n, bytes;
+static int bufs_get(const sn_call *c, const conv_plan *pl, size_t es, int with_part,
+                    const char *op, conv_bufs *b) {
+  size_t tb, pb, bytes;
   memset(b, 0, sizeof *b);
-  if (sn_add_size(pl->col_elems, pl->tmp_elems, &n) != SN_OK ||
-      sn_mul_size(n, es, &bytes) != SN_OK)
+  const int want = conv_want_threads(pl);
+  if (conv_ws_parts(pl, es, with_part, &tb, &pb) != SN_OK ||
+      conv_ws_total(pl, es, with_part, 1, &bytes) != SN_OK)
     return sn_error(SN_ERR_OVERFLOW, "%s: workspace size overflows", op);
-  if (bytes == 0) return SN_OK;
-  void *base = c->ws;
-  if (!base || c->ws_bytes < bytes) {
+  char *base = c->ws;
+  int nthr = want;
+  if (bytes > 0 && (!base || c->ws_bytes < bytes)) {
+    /* short workspace (thread count raised after binding, or none): own buffers */
+    if (conv_ws_total(pl, es, with_part, want, &bytes) != SN_OK)
+      return sn_error(SN_ERR_OVERFLOW, "%s: workspace size overflows", op);
     base = sn_host_alloc(bytes);
     if (!base)
       return sn_error(SN_ERR_OOM, "%s: cannot allocate %zu bytes of workspace", op, bytes);
     b->owned = base;
     b->owned_bytes = bytes;
+  } else if (tb > 0) {
+    size_t fit = (c->ws_bytes - pb) / tb;
+    if (fit < (size_t)nthr) nthr = (int)fit;
   }
-  b->col = base;
-  b->tmp = AT(base, pl->col_elems, es);
+  b->part = base;
+  b->thr = base ? base + pb : NULL;
+  b->tstride = tb;
+  b->nthr = nthr < 1 ? 1 : nthr;
   return SN_OK;
 }
 
@@ -613,111 +719,185 @@ static void bufs_release(conv_bufs *b) {
   b->owned = NULL;
 }
 
-/* Pass A: act_out = W * im2col(img) (+ bias), and/or dW = sum act_dw * im2col(img)^T.
- * act_dw is read before act_out is written (they may share tmp). */
-static void pass_a(sn_dtype dt, size_t es, const conv_plan *pl, const conv_bufs *b,
-                   const void *W, const void *img, const void *act_dw, void *dW, void *act_out,
-                   const void *bias) {
-  const int64_t N = pl->N, G = pl->G, Mg = pl->Mg, Kg = pl->Kg, Sa = pl->Sa, Si = pl->Si;
+/* What one call computes.  Pass A (Convolution forward, Deconvolution
+ * backward): out = W * im2col(img) (+ bias) and/or dW = sum act *
+ * im2col(img)^T.  Pass B (Convolution backward, Deconvolution forward):
+ * dW = sum act * im2col(img)^T and/or out = col2im(W^T * act). */
+typedef struct {
+  sn_dtype dt;
+  size_t es;
+  const conv_plan *pl;
+  const void *W, *img, *act, *bias;
+  void *dW, *out;
+} conv_job;
+
+typedef void (*conv_chunk_fn)(const conv_job *j, int64_t ch, void *colb, void *tmpb, int par,
+                              void *dWt, double beta);
+
+/* Pass A on chunk ch.  act is read before out is written (they may share tmp). */
+static void chunk_a(const conv_job *j, int64_t ch, void *colb, void *tmpb, int par, void *dWt,
+                    double beta) {
+  const conv_plan *pl = j->pl;
+  const sn_dtype dt = j->dt;
+  const size_t es = j->es;
+  const int64_t G = pl->G, Mg = pl->Mg, Kg = pl->Kg, Sa = pl->Sa, Si = pl->Si;
   const int64_t Ci = pl->Ci, Ca = pl->Ca;
-  for (int64_t n0 = 0; n0 < N; n0 += pl->nb) {
-    const int64_t m = N - n0 < pl->nb ? N - n0 : pl->nb;
-    const int64_t ncol = m * Sa;
-    const void *col;
-    int64_t ldcol;
-    if (pl->direct) {
-      col = AT(img, n0 * Ci * Si, es);
-      ldcol = Si;
+  const int64_t n0 = ch * pl->nb, m = pl->N - n0 < pl->nb ? pl->N - n0 : pl->nb;
+  const int64_t ncol = m * Sa;
+  const void *col;
+  int64_t ldcol;
+  if (pl->direct) {
+    col = AT(j->img, n0 * Ci * Si, es);
+    ldcol = Si;
+  } else {
+    im2col(dt, &pl->g, AT(j->img, n0 * Ci * Si, es), Ci * Si, m, colb, ncol, par);
+    col = colb;
+    ldcol = ncol;
+  }
+  if (dWt) {
+    const void *a;
+    int64_t lda;
+    if (m == 1) {
+      a = AT(j->act, n0 * Ca * Sa, es);
+      lda = Sa;
     } else {
-      im2col(dt, &pl->g, AT(img, n0 * Ci * Si, es), Ci * Si, m, b->col, ncol);
-      col = b->col;
-      ldcol = ncol;
+      gather(AT(j->act, n0 * Ca * Sa, es), m, Ca, Sa, es, tmpb, par);
+      a = tmpb;
+      lda = ncol;
     }
-    if (dW) {
-      const void *a;
-      int64_t lda;
-      if (m == 1) {
-        a = AT(act_dw, n0 * Ca * Sa, es);
-        lda = Sa;
-      } else {
-        gather(AT(act_dw, n0 * Ca * Sa, es), m, Ca, Sa, es, b->tmp);
-        a = b->tmp;
-        lda = ncol;
-      }
+    for (int64_t gi = 0; gi < G; gi++)
+      gemm(dt, par, 0, 1, Mg, Kg, ncol, AT(a, gi * Mg * lda, es), lda,
+           AT(col, gi * Kg * ldcol, es), ldcol, beta, AT(dWt, gi * Mg * Kg, es), Kg);
+  }
+  if (j->out) {
+    void *dst = AT(j->out, n0 * Ca * Sa, es);
+    if (m == 1) {
       for (int64_t gi = 0; gi < G; gi++)
-        gemm(dt, 0, 1, Mg, Kg, ncol, AT(a, gi * Mg * lda, es), lda,
-             AT(col, gi * Kg * ldcol, es), ldcol, n0 == 0 ? 0.0 : 1.0,
-             AT(dW, gi * Mg * Kg, es), Kg);
-    }
-    if (act_out) {
-      void *dst = AT(act_out, n0 * Ca * Sa, es);
-      if (m == 1) {
-        for (int64_t gi = 0; gi < G; gi++)
-          gemm(dt, 0, 0, Mg, ncol, Kg, AT(W, gi * Mg * Kg, es), Kg,
-               AT(col, gi * Kg * ldcol, es), ldcol, 0.0, AT(dst, gi * Mg * Sa, es), Sa);
-        if (bias) add_bias(dt, dst, 1, Ca, Sa, bias);
-      } else {
-        for (int64_t gi = 0; gi < G; gi++)
-          gemm(dt, 0, 0, Mg, ncol, Kg, AT(W, gi * Mg * Kg, es), Kg,
-               AT(col, gi * Kg * ldcol, es), ldcol, 0.0, AT(b->tmp, gi * Mg * ncol, es), ncol);
-        scatter(dt, b->tmp, m, Ca, Sa, bias, dst);
-      }
+        gemm(dt, par, 0, 0, Mg, ncol, Kg, AT(j->W, gi * Mg * Kg, es), Kg,
+             AT(col, gi * Kg * ldcol, es), ldcol, 0.0, AT(dst, gi * Mg * Sa, es), Sa);
+      if (j->bias) add_bias(dt, dst, 1, Ca, Sa, j->bias, par);
+    } else {
+      for (int64_t gi = 0; gi < G; gi++)
+        gemm(dt, par, 0, 0, Mg, ncol, Kg, AT(j->W, gi * Mg * Kg, es), Kg,
+             AT(col, gi * Kg * ldcol, es), ldcol, 0.0, AT(tmpb, gi * Mg * ncol, es), ncol);
+      scatter(dt, tmpb, m, Ca, Sa, j->bias, dst, par);
     }
   }
 }
 
-/* Pass B: dW = sum act * im2col(img_dw)^T and/or img_out = col2im(W^T * act). */
-static void pass_b(sn_dtype dt, size_t es, const conv_plan *pl, const conv_bufs *b,
-                   const void *W, const void *act, const void *img_dw, void *dW,
-                   void *img_out) {
-  const int64_t N = pl->N, G = pl->G, Mg = pl->Mg, Kg = pl->Kg, Sa = pl->Sa, Si = pl->Si;
+/* Pass B on chunk ch. */
+static void chunk_b(const conv_job *j, int64_t ch, void *colb, void *tmpb, int par, void *dWt,
+                    double beta) {
+  const conv_plan *pl = j->pl;
+  const sn_dtype dt = j->dt;
+  const size_t es = j->es;
+  const int64_t G = pl->G, Mg = pl->Mg, Kg = pl->Kg, Sa = pl->Sa, Si = pl->Si;
   const int64_t Ci = pl->Ci, Ca = pl->Ca;
-  for (int64_t n0 = 0; n0 < N; n0 += pl->nb) {
-    const int64_t m = N - n0 < pl->nb ? N - n0 : pl->nb;
-    const int64_t ncol = m * Sa;
-    const void *a;
-    int64_t lda;
-    if (m == 1) {
-      a = AT(act, n0 * Ca * Sa, es);
-      lda = Sa;
-    } else {
-      gather(AT(act, n0 * Ca * Sa, es), m, Ca, Sa, es, b->tmp);
-      a = b->tmp;
-      lda = ncol;
-    }
-    if (dW) {
-      const void *col;
-      int64_t ldcol;
-      if (pl->direct) {
-        col = AT(img_dw, n0 * Ci * Si, es);
-        ldcol = Si;
-      } else {
-        im2col(dt, &pl->g, AT(img_dw, n0 * Ci * Si, es), Ci * Si, m, b->col, ncol);
-        col = b->col;
-        ldcol = ncol;
-      }
-      for (int64_t gi = 0; gi < G; gi++)
-        gemm(dt, 0, 1, Mg, Kg, ncol, AT(a, gi * Mg * lda, es), lda,
-             AT(col, gi * Kg * ldcol, es), ldcol, n0 == 0 ? 0.0 : 1.0,
-             AT(dW, gi * Mg * Kg, es), Kg);
-    }
-    if (img_out) {
-      void *col;
-      int64_t ldcol;
-      if (pl->direct) {
-        col = AT(img_out, n0 * Ci * Si, es);
-        ldcol = Si;
-      } else {
-        col = b->col;
-        ldcol = ncol;
-      }
-      for (int64_t gi = 0; gi < G; gi++)
-        gemm(dt, 1, 0, Kg, ncol, Mg, AT(W, gi * Mg * Kg, es), Kg, AT(a, gi * Mg * lda, es),
-             lda, 0.0, AT(col, gi * Kg * ldcol, es), ldcol);
-      if (!pl->direct)
-        col2im(dt, &pl->g, b->col, ncol, m, AT(img_out, n0 * Ci * Si, es), Ci * Si);
-    }
+  const int64_t n0 = ch * pl->nb, m = pl->N - n0 < pl->nb ? pl->N - n0 : pl->nb;
+  const int64_t ncol = m * Sa;
+  const void *a;
+  int64_t lda;
+  if (m == 1) {
+    a = AT(j->act, n0 * Ca * Sa, es);
+    lda = Sa;
+  } else {
+    gather(AT(j->act, n0 * Ca * Sa, es), m, Ca, Sa, es, tmpb, par);
+    a = tmpb;
+    lda = ncol;
   }
+  if (dWt) {
+    const void *col;
+    int64_t ldcol;
+    if (pl->direct) {
+      col = AT(j->img, n0 * Ci * Si, es);
+      ldcol = Si;
+    } else {
+      im2col(dt, &pl->g, AT(j->img, n0 * Ci * Si, es), Ci * Si, m, colb, ncol, par);
+      col = colb;
+      ldcol = ncol;
+    }
+    for (int64_t gi = 0; gi < G; gi++)
+      gemm(dt, par, 0, 1, Mg, Kg, ncol, AT(a, gi * Mg * lda, es), lda,
+           AT(col, gi * Kg * ldcol, es), ldcol, beta, AT(dWt, gi * Mg * Kg, es), Kg);
+  }
+  if (j->out) {
+    void *col;
+    int64_t ldcol;
+    if (pl->direct) {
+      col = AT(j->out, n0 * Ci * Si, es);
+      ldcol = Si;
+    } else {
+      col = colb;
+      ldcol = ncol;
+    }
+    for (int64_t gi = 0; gi < G; gi++)
+      gemm(dt, par, 1, 0, Kg, ncol, Mg, AT(j->W, gi * Mg * Kg, es), Kg,
+           AT(a, gi * Mg * lda, es), lda, 0.0, AT(col, gi * Kg * ldcol, es), ldcol);
+    if (!pl->direct)
+      col2im(dt, &pl->g, colb, ncol, m, AT(j->out, n0 * Ci * Si, es), Ci * Si, par);
+  }
+}
+
+/* Thread t's buffers (NULL when the plan needs none). */
+static char *thread_buf(const conv_bufs *b, int t) {
+  return b->thr && b->tstride ? b->thr + (size_t)t * b->tstride : NULL;
+}
+
+/* Elements per block of the slot reduction. */
+#define SN_CONV_RED_BLOCK 4096
+
+/* Runs fn over every chunk (see the comment at conv_plan). */
+static void run_chunks(const conv_job *j, conv_chunk_fn fn, const conv_bufs *b) {
+  const conv_plan *pl = j->pl;
+  const size_t es = j->es;
+  const int64_t nch = pl->nchunks;
+  const size_t colbytes = pl->col_elems * es;
+  if (nch == 0) {
+    if (j->dW) memset(j->dW, 0, pl->w_elems * es);
+    return;
+  }
+  int nt = sn_in_parallel() ? 1 : sn_num_threads();
+  if (nt > b->nthr) nt = b->nthr;
+  if (j->dW && pl->nslots > 1) {
+    const int64_t S = pl->nslots, W = (int64_t)pl->w_elems;
+    const int64_t nblk = (W + SN_CONV_RED_BLOCK - 1) / SN_CONV_RED_BLOCK;
+    if (nt > S) nt = (int)S;
+    sn_blas_single();
+    SN_OMP(parallel num_threads(nt))
+    {
+      char *tb = thread_buf(b, sn_thread_id());
+      SN_OMP(for schedule(dynamic, 1))
+      for (int64_t s = 0; s < S; s++) {
+        const int64_t c0 = nch * s / S, c1 = nch * (s + 1) / S;
+        void *dWt = s == 0 ? j->dW : (void *)(b->part + (size_t)(s - 1) * pl->w_elems * es);
+        for (int64_t ch = c0; ch < c1; ch++)
+          fn(j, ch, tb, tb ? tb + colbytes : NULL, 0, dWt, ch == c0 ? 0.0 : 1.0);
+      }
+      /* slot sums in slot order */
+      SN_OMP(for schedule(static))
+      for (int64_t k = 0; k < nblk; k++) {
+        const int64_t lo = k * SN_CONV_RED_BLOCK;
+        const int64_t hi = lo + SN_CONV_RED_BLOCK < W ? lo + SN_CONV_RED_BLOCK : W;
+        for (int64_t s = 1; s < S; s++)
+          add_range(j->dt, j->dW, b->part + (size_t)(s - 1) * pl->w_elems * es, lo, hi);
+      }
+    }
+    return;
+  }
+  if (!j->dW && nt > 1 && nch >= nt) {
+    sn_blas_single();
+    SN_OMP(parallel num_threads(nt))
+    {
+      char *tb = thread_buf(b, sn_thread_id());
+      SN_OMP(for schedule(dynamic, 1))
+      for (int64_t ch = 0; ch < nch; ch++) fn(j, ch, tb, tb ? tb + colbytes : NULL, 0, NULL, 0.0);
+    }
+    return;
+  }
+  /* one chunk after another, the threads inside each step */
+  char *tb = thread_buf(b, 0);
+  for (int64_t ch = 0; ch < nch; ch++)
+    fn(j, ch, tb, tb ? tb + colbytes : NULL, 1, j->dW, ch == 0 ? 0.0 : 1.0);
 }
 
 /* ---- kernels ---- */
@@ -738,17 +918,28 @@ static int conv_setup(sn_call *c, int deconv, const sn_shape *out_shape, conv_pa
   return conv_plan_make(cp, img, act, &data->shape, pl);
 }
 
+static void job_init(conv_job *j, const sn_call *c, const conv_plan *pl, size_t es) {
+  memset(j, 0, sizeof *j);
+  j->dt = c->in[0]->dtype;
+  j->es = es;
+  j->pl = pl;
+  j->W = sn_tensor_data(c->in[1]);
+}
+
 static int conv_forward(sn_call *c) {
   conv_param cp;
   conv_plan pl;
   conv_bufs b;
+  conv_job j;
   size_t es;
   if (c->req[0] == SN_REQ_NULL) return SN_OK;
   SN_TRY(conv_setup(c, 0, &c->out[0]->shape, &cp, &pl, &es));
-  SN_TRY(bufs_get(c, &pl, es, cp.op, &b));
-  sn_dtype dt = c->in[0]->dtype;
-  pass_a(dt, es, &pl, &b, sn_tensor_data(c->in[1]), sn_tensor_data(c->in[0]), NULL, NULL,
-         sn_tensor_data(c->out[0]), cp.no_bias ? NULL : sn_tensor_data(c->in[2]));
+  SN_TRY(bufs_get(c, &pl, es, 0, cp.op, &b));
+  job_init(&j, c, &pl, es);
+  j.img = sn_tensor_data(c->in[0]);
+  j.out = sn_tensor_data(c->out[0]);
+  j.bias = cp.no_bias ? NULL : sn_tensor_data(c->in[2]);
+  run_chunks(&j, chunk_a, &b);
   bufs_release(&b);
   return SN_OK;
 }
@@ -757,6 +948,7 @@ static int conv_backward(sn_call *c) {
   conv_param cp;
   conv_plan pl;
   conv_bufs b;
+  conv_job j;
   size_t es;
   if (!c->ograd || !c->ograd[0])
     return sn_error(SN_ERR_ARG, "Convolution: backward needs the output gradient");
@@ -767,10 +959,13 @@ static int conv_backward(sn_call *c) {
   int need_db = !cp.no_bias && c->nin > 2 && c->req[2] != SN_REQ_NULL;
   if (need_db) bias_grad(dt, og, pl.N, pl.Ca, pl.Sa, sn_tensor_data(c->igrad[2]));
   if (!need_dx && !need_dw) return SN_OK;
-  SN_TRY(bufs_get(c, &pl, es, cp.op, &b));
-  pass_b(dt, es, &pl, &b, sn_tensor_data(c->in[1]), og, sn_tensor_data(c->in[0]),
-         need_dw ? sn_tensor_data(c->igrad[1]) : NULL,
-         need_dx ? sn_tensor_data(c->igrad[0]) : NULL);
+  SN_TRY(bufs_get(c, &pl, es, need_dw, cp.op, &b));
+  job_init(&j, c, &pl, es);
+  j.act = og;
+  j.img = sn_tensor_data(c->in[0]);
+  j.dW = need_dw ? sn_tensor_data(c->igrad[1]) : NULL;
+  j.out = need_dx ? sn_tensor_data(c->igrad[0]) : NULL;
+  run_chunks(&j, chunk_b, &b);
   bufs_release(&b);
   return SN_OK;
 }
@@ -779,14 +974,18 @@ static int deconv_forward(sn_call *c) {
   conv_param cp;
   conv_plan pl;
   conv_bufs b;
+  conv_job j;
   size_t es;
   if (c->req[0] == SN_REQ_NULL) return SN_OK;
   SN_TRY(conv_setup(c, 1, &c->out[0]->shape, &cp, &pl, &es));
-  SN_TRY(bufs_get(c, &pl, es, cp.op, &b));
+  SN_TRY(bufs_get(c, &pl, es, 0, cp.op, &b));
   sn_dtype dt = c->in[0]->dtype;
   void *out = sn_tensor_data(c->out[0]);
-  pass_b(dt, es, &pl, &b, sn_tensor_data(c->in[1]), sn_tensor_data(c->in[0]), NULL, NULL, out);
-  if (!cp.no_bias) add_bias(dt, out, pl.N, pl.Ci, pl.Si, sn_tensor_data(c->in[2]));
+  job_init(&j, c, &pl, es);
+  j.act = sn_tensor_data(c->in[0]);
+  j.out = out;
+  run_chunks(&j, chunk_b, &b);
+  if (!cp.no_bias) add_bias(dt, out, pl.N, pl.Ci, pl.Si, sn_tensor_data(c->in[2]), 1);
   bufs_release(&b);
   return SN_OK;
 }
@@ -795,6 +994,7 @@ static int deconv_backward(sn_call *c) {
   conv_param cp;
   conv_plan pl;
   conv_bufs b;
+  conv_job j;
   size_t es;
   if (!c->ograd || !c->ograd[0])
     return sn_error(SN_ERR_ARG, "Deconvolution: backward needs the output gradient");
@@ -805,10 +1005,13 @@ static int deconv_backward(sn_call *c) {
   int need_db = !cp.no_bias && c->nin > 2 && c->req[2] != SN_REQ_NULL;
   if (need_db) bias_grad(dt, og, pl.N, pl.Ci, pl.Si, sn_tensor_data(c->igrad[2]));
   if (!need_dx && !need_dw) return SN_OK;
-  SN_TRY(bufs_get(c, &pl, es, cp.op, &b));
-  pass_a(dt, es, &pl, &b, sn_tensor_data(c->in[1]), og, sn_tensor_data(c->in[0]),
-         need_dw ? sn_tensor_data(c->igrad[1]) : NULL,
-         need_dx ? sn_tensor_data(c->igrad[0]) : NULL, NULL);
+  SN_TRY(bufs_get(c, &pl, es, need_dw, cp.op, &b));
+  job_init(&j, c, &pl, es);
+  j.img = og;
+  j.act = sn_tensor_data(c->in[0]);
+  j.dW = need_dw ? sn_tensor_data(c->igrad[1]) : NULL;
+  j.out = need_dx ? sn_tensor_data(c->igrad[0]) : NULL;
+  run_chunks(&j, chunk_a, &b);
   bufs_release(&b);
   return SN_OK;
 }

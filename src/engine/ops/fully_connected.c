@@ -9,10 +9,13 @@
  *
  * Forward is one GEMM over the bias broadcast into the output; backward is
  * d_data = ograd * W, d_weight = ograd^T * data (GEMMs) and d_bias = column
- * sums of ograd.  Backward reads the inputs, never the output. */
+ * sums of ograd.  Backward reads the inputs, never the output.  The GEMMs are
+ * split over the threads by rows or columns of their result (sn_gemm_par),
+ * so results do not depend on the thread count. */
 #include <string.h>
 
 #include "../cpu.h"
+#include "../cpu_par.h"
 #include "../op.h"
 
 enum { P_NUM_HIDDEN, P_NO_BIAS, P_FLATTEN };
@@ -145,8 +148,8 @@ static void fc_dims(const sn_call *c, int64_t *rows, int64_t *cols) {
     }                                                                                          \
   }
 
-SN_DEFINE_FC(float, f32, sn_gemm_f32)
-SN_DEFINE_FC(double, f64, sn_gemm_f64)
+SN_DEFINE_FC(float, f32, sn_gemm_par_f32)
+SN_DEFINE_FC(double, f64, sn_gemm_par_f64)
 
 static int fc_forward(sn_call *c) {
   if (c->req[0] == SN_REQ_NULL) return SN_OK;
@@ -194,19 +197,19 @@ static int fc_backward(sn_call *c) {
   if (dt == SN_F32) {
     const float *g = SN_PTR(float, c->ograd[0]);
     if (need_dx)
-      sn_gemm_f32(0, 0, N, I, H, 1.0f, g, H, SN_PTR(float, c->in[1]), I, 0.0f,
+      sn_gemm_par_f32(0, 0, N, I, H, 1.0f, g, H, SN_PTR(float, c->in[1]), I, 0.0f,
                   SN_PTR(float, c->igrad[0]), I);
     if (need_dw)
-      sn_gemm_f32(1, 0, H, I, N, 1.0f, g, H, SN_PTR(float, c->in[0]), I, 0.0f,
+      sn_gemm_par_f32(1, 0, H, I, N, 1.0f, g, H, SN_PTR(float, c->in[0]), I, 0.0f,
                   SN_PTR(float, c->igrad[1]), I);
     if (need_db) fc_bias_grad_f32(g, N, H, SN_PTR(float, c->igrad[2]));
   } else {
     const double *g = SN_PTR(double, c->ograd[0]);
     if (need_dx)
-      sn_gemm_f64(0, 0, N, I, H, 1.0, g, H, SN_PTR(double, c->in[1]), I, 0.0,
+      sn_gemm_par_f64(0, 0, N, I, H, 1.0, g, H, SN_PTR(double, c->in[1]), I, 0.0,
                   SN_PTR(double, c->igrad[0]), I);
     if (need_dw)
-      sn_gemm_f64(1, 0, H, I, N, 1.0, g, H, SN_PTR(double, c->in[0]), I, 0.0,
+      sn_gemm_par_f64(1, 0, H, I, N, 1.0, g, H, SN_PTR(double, c->in[0]), I, 0.0,
                   SN_PTR(double, c->igrad[1]), I);
     if (need_db) fc_bias_grad_f64(g, N, H, SN_PTR(double, c->igrad[2]));
   }

@@ -3,14 +3,15 @@
  * For each (kernel offset, output row) the range of output columns whose
  * input pixel lies inside the image is computed once, so the inner loops are
  * plain copies (or adds) with zero fills before and after: no per-element
- * bounds test.  Work is split over (image, channel) pairs; two pairs never
- * touch the same column rows or the same image plane, so col2im needs no
- * atomics. */
+ * bounds test.  Work is split over (image, channel) pairs (when par is
+ * set); two pairs never touch the same column rows or the same image plane,
+ * so col2im needs no atomics. */
 #include "im2col.h"
 
 #include <string.h>
 
 #include "../cpu.h"
+#include "../cpu_par.h"
 
 void sn_im2col_geom_finish(sn_im2col_geom *g) {
   g->kprod = g->k[0] * g->k[1] * g->k[2];
@@ -97,18 +98,16 @@ SN_DEFINE_ROWOPS(float, f32)
 SN_DEFINE_ROWOPS(double, f64)
 
 #define SN_DEFINE_IM2COL(T, SFX)                                                               \
-  void sn_im2col_##SFX(const sn_im2col_geom *g, const T *img, int64_t img_stride,             \
-                       int64_t nimg, T *col, int64_t ldcol) {                                   \
+  static void im2col_range_##SFX(const sn_im2col_geom *g, const tap_ranges *rgp, const T *img, \
+                                 int64_t img_stride, T *col, int64_t ldcol, int64_t jc0,      \
+                                 int64_t jc1) {                                               \
     const int64_t C = g->C, IH = g->in[1], IW = g->in[2];                                      \
     const int64_t OD = g->out[0], OH = g->out[1], OW = g->out[2];                              \
     const int64_t KD = g->k[0], KH = g->k[1], KW = g->k[2];                                    \
     const int64_t sd = g->s[0], sh = g->s[1], sw = g->s[2];                                    \
     const int64_t plane = OH * OW, kprod = g->kprod, osz = g->out_size, isz = g->in_size;     \
-    const int64_t total = nimg * C;                                                            \
-    tap_ranges rg;                                                                             \
-    tap_ranges_init(g, &rg);                                                                   \
-    SN_PARALLEL_FOR_COST(total, kprod * osz)                                                   \
-    for (int64_t jc = 0; jc < total; jc++) {                                                   \
+    const tap_ranges rg = *rgp;                                                                \
+    for (int64_t jc = jc0; jc < jc1; jc++) {                                                   \
       const int64_t j = jc / C, c = jc % C;                                                    \
       const T *src = img + j * img_stride + c * isz;                                           \
       T *rowbase = col + (c * kprod) * ldcol + j * osz;                                        \
@@ -150,18 +149,16 @@ SN_DEFINE_ROWOPS(double, f64)
     }                                                                                          \
   }                                                                                            \
                                                                                                \
-  void sn_col2im_##SFX(const sn_im2col_geom *g, const T *col, int64_t ldcol, int64_t nimg,    \
-                       T *img, int64_t img_stride) {                                            \
+  static void col2im_range_##SFX(const sn_im2col_geom *g, const tap_ranges *rgp, const T *col, \
+                                 int64_t ldcol, T *img, int64_t img_stride, int64_t jc0,      \
+                                 int64_t jc1) {                                               \
     const int64_t C = g->C, IH = g->in[1], IW = g->in[2];                                      \
     const int64_t OH = g->out[1], OW = g->out[2];                                              \
     const int64_t KD = g->k[0], KH = g->k[1], KW = g->k[2];                                    \
     const int64_t sd = g->s[0], sh = g->s[1], sw = g->s[2];                                    \
     const int64_t plane = OH * OW, kprod = g->kprod, osz = g->out_size, isz = g->in_size;     \
-    const int64_t total = nimg * C;                                                            \
-    tap_ranges rg;                                                                             \
-    tap_ranges_init(g, &rg);                                                                   \
-    SN_PARALLEL_FOR_COST(total, kprod * osz)                                                   \
-    for (int64_t jc = 0; jc < total; jc++) {                                                   \
+    const tap_ranges rg = *rgp;                                                                \
+    for (int64_t jc = jc0; jc < jc1; jc++) {                                                   \
       const int64_t j = jc / C, c = jc % C;                                                    \
       T *dimg = img + j * img_stride + c * isz;                                                \
       const T *rowbase = col + (c * kprod) * ldcol + j * osz;                                  \
@@ -195,5 +192,48 @@ SN_DEFINE_ROWOPS(double, f64)
     }                                                                                          \
   }
 
+/* The (image, channel) pairs split over the threads when par is set and the
+ * work is large enough. */
+#define SN_DEFINE_IM2COL_API(T, SFX)                                                           \
+  void sn_im2col_##SFX(const sn_im2col_geom *g, const T *img, int64_t img_stride,             \
+                       int64_t nimg, T *col, int64_t ldcol, int par) {                        \
+    tap_ranges rg;                                                                             \
+    tap_ranges_init(g, &rg);                                                                   \
+    const int64_t total = nimg * g->C;                                                         \
+    if (par && im2col_parallel(g, total)) {                                                    \
+      SN_OMP(parallel num_threads(sn_num_threads()))                                           \
+      {                                                                                        \
+        const int64_t t = sn_thread_id(), nth = sn_par_team_size();                            \
+        im2col_range_##SFX(g, &rg, img, img_stride, col, ldcol, total * t / nth,               \
+                           total * (t + 1) / nth);                                             \
+      }                                                                                        \
+    } else {                                                                                   \
+      im2col_range_##SFX(g, &rg, img, img_stride, col, ldcol, 0, total);                       \
+    }                                                                                          \
+  }                                                                                            \
+  void sn_col2im_##SFX(const sn_im2col_geom *g, const T *col, int64_t ldcol, int64_t nimg,    \
+                       T *img, int64_t img_stride, int par) {                                  \
+    tap_ranges rg;                                                                             \
+    tap_ranges_init(g, &rg);                                                                   \
+    const int64_t total = nimg * g->C;                                                         \
+    if (par && im2col_parallel(g, total)) {                                                    \
+      SN_OMP(parallel num_threads(sn_num_threads()))                                           \
+      {                                                                                        \
+        const int64_t t = sn_thread_id(), nth = sn_par_team_size();                            \
+        col2im_range_##SFX(g, &rg, col, ldcol, img, img_stride, total * t / nth,               \
+                           total * (t + 1) / nth);                                             \
+      }                                                                                        \
+    } else {                                                                                   \
+      col2im_range_##SFX(g, &rg, col, ldcol, img, img_stride, 0, total);                       \
+    }                                                                                          \
+  }
+
+static int im2col_parallel(const sn_im2col_geom *g, int64_t total) {
+  return total > 1 && !sn_in_parallel() && sn_num_threads() > 1 &&
+         (double)total * (double)g->kprod * (double)g->out_size >= (double)SN_PAR_GRAIN;
+}
+
 SN_DEFINE_IM2COL(float, f32)
 SN_DEFINE_IM2COL(double, f64)
+SN_DEFINE_IM2COL_API(float, f32)
+SN_DEFINE_IM2COL_API(double, f64)

@@ -11,8 +11,10 @@
  * im2col writes every element of the column block (zeros where the window
  * falls into the padding).  col2im overwrites the images with the sum of the
  * column entries that map to each pixel (pixels no window reaches get 0).
- * Both split the work over (image, channel) pairs with OpenMP and never call
- * BLAS. */
+ * Both split the work over (image, channel) pairs with OpenMP when par is
+ * nonzero and the work is large enough; with par = 0 they run on the calling
+ * thread (for callers that are already inside a parallel region, each
+ * thread on its own images).  They never call BLAS. */
 #ifndef SN_OPS_IM2COL_H
 #define SN_OPS_IM2COL_H
 
@@ -35,12 +37,12 @@ void sn_im2col_geom_finish(sn_im2col_geom *g);
  * col at the first element of a (C * kprod) x (nimg * out_size) block with
  * row stride ldcol. */
 void sn_im2col_f32(const sn_im2col_geom *g, const float *img, int64_t img_stride, int64_t nimg,
-                   float *col, int64_t ldcol);
+                   float *col, int64_t ldcol, int par);
 void sn_im2col_f64(const sn_im2col_geom *g, const double *img, int64_t img_stride, int64_t nimg,
-                   double *col, int64_t ldcol);
+                   double *col, int64_t ldcol, int par);
 void sn_col2im_f32(const sn_im2col_geom *g, const float *col, int64_t ldcol, int64_t nimg,
-                   float *img, int64_t img_stride);
+                   float *img, int64_t img_stride, int par);
 void sn_col2im_f64(const sn_im2col_geom *g, const double *col, int64_t ldcol, int64_t nimg,
-                   double *img, int64_t img_stride);
+                   double *img, int64_t img_stride, int par);
 
 #endif

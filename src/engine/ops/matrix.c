@@ -17,12 +17,16 @@
  * batch_dot(lhs, rhs): both N-D with N >= 3 and equal leading (batch) dims;
  * per batch element out = op(lhs) op(rhs) on the last two axes.
  *
- * Both handle req == add themselves (GEMM with beta = 1).  forward_stype is
+ * Both handle req == add themselves (GEMM with beta = 1).  dot splits its
+ * GEMM over the threads by rows or columns of the result; batch_dot runs
+ * batch items on different threads when each is small.  Neither splits a
+ * contraction, so results do not depend on the thread count.  forward_stype is
  * accepted for compatibility and ignored (everything is dense). */
 #include <stdio.h>
 #include <string.h>
 
 #include "../cpu.h"
+#include "../cpu_par.h"
 #include "../op.h"
 
 enum { P_TA, P_TB, P_STYPE };
@@ -36,16 +40,33 @@ static const sn_param_spec dot_params[] = {
 
 static const char *const dot_inputs[] = {"lhs", "rhs", NULL};
 
-/* C = alpha op(A) op(B) + beta C in dtype dt. */
+/* C = op(A) op(B) + beta C in dtype dt, split over the threads (by rows or
+ * columns of C; serial inside a parallel region or for small products). */
 static void gemm(sn_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a,
                  int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
   if (dt == SN_F32)
-    sn_gemm_f32(ta, tb, m, n, k, 1.0f, (const float *)a, lda, (const float *)b, ldb, (float)beta,
-                (float *)c, ldc);
+    sn_gemm_par_f32(ta, tb, m, n, k, 1.0f, (const float *)a, lda, (const float *)b, ldb,
+                    (float)beta, (float *)c, ldc);
   else
-    sn_gemm_f64(ta, tb, m, n, k, 1.0, (const double *)a, lda, (const double *)b, ldb, beta,
-                (double *)c, ldc);
+    sn_gemm_par_f64(ta, tb, m, n, k, 1.0, (const double *)a, lda, (const double *)b, ldb, beta,
+                    (double *)c, ldc);
 }
+
+/* Runs body for every batch item i: over the threads (each item one serial
+ * GEMM) when there are several items and each is too small to split. */
+#define SN_BDOT_LOOP(g, ...)                                                                   \
+  do {                                                                                         \
+    const double work_ = (double)(g).m * (double)(g).n * (double)((g).k > 0 ? (g).k : 1);      \
+    const int nt_ = sn_in_parallel() ? 1 : sn_num_threads();                                   \
+    if (nt_ > 1 && (g).batch > 1 && work_ < SN_GEMM_PAR_MIN &&                                 \
+        work_ * (double)(g).batch >= SN_GEMM_PAR_MIN) {                                        \
+      sn_blas_single();                                                                        \
+      SN_OMP(parallel for schedule(static) num_threads(nt_))                                   \
+      for (int64_t i = 0; i < (g).batch; i++) { __VA_ARGS__; }                                 \
+    } else {                                                                                   \
+      for (int64_t i = 0; i < (g).batch; i++) { __VA_ARGS__; }                                 \
+    }                                                                                          \
+  } while (0)
 
 static int check_float(const char *op, sn_dtype dt) {
   if (dt != SN_F32 && dt != SN_F64)
@@ -284,9 +305,9 @@ static int batch_dot_forward(sn_call *c) {
   const char *A = sn_tensor_data(c->in[0]), *B = sn_tensor_data(c->in[1]);
   char *C = sn_tensor_data(c->out[0]);
   double beta = c->req[0] == SN_REQ_ADD ? 1.0 : 0.0;
-  for (int64_t i = 0; i < g.batch; i++)
-    gemm(dt, g.ta, g.tb, g.m, g.n, g.k, A + (size_t)(i * g.sa) * es, g.lda,
-         B + (size_t)(i * g.sb) * es, g.ldb, beta, C + (size_t)(i * g.sc) * es, g.n);
+  SN_BDOT_LOOP(g, gemm(dt, g.ta, g.tb, g.m, g.n, g.k, A + (size_t)(i * g.sa) * es, g.lda,
+                       B + (size_t)(i * g.sb) * es, g.ldb, beta, C + (size_t)(i * g.sc) * es,
+                       g.n));
   return SN_OK;
 }
 
@@ -302,26 +323,26 @@ static int batch_dot_backward(sn_call *c) {
   if (c->req[0] != SN_REQ_NULL) {
     double beta = c->req[0] == SN_REQ_ADD ? 1.0 : 0.0;
     char *GA = sn_tensor_data(c->igrad[0]);
-    for (int64_t i = 0; i < g.batch; i++) {
+    SN_BDOT_LOOP(g, {
       const char *Bi = B + (size_t)(i * g.sb) * es, *Gi = G + (size_t)(i * g.sc) * es;
       char *GAi = GA + (size_t)(i * g.sa) * es;
       if (!g.ta)
         gemm(dt, 0, !g.tb, g.m, g.k, g.n, Gi, g.n, Bi, g.ldb, beta, GAi, g.k);
       else
         gemm(dt, g.tb, 1, g.k, g.m, g.n, Bi, g.ldb, Gi, g.n, beta, GAi, g.m);
-    }
+    });
   }
   if (c->req[1] != SN_REQ_NULL) {
     double beta = c->req[1] == SN_REQ_ADD ? 1.0 : 0.0;
     char *GB = sn_tensor_data(c->igrad[1]);
-    for (int64_t i = 0; i < g.batch; i++) {
+    SN_BDOT_LOOP(g, {
       const char *Ai = A + (size_t)(i * g.sa) * es, *Gi = G + (size_t)(i * g.sc) * es;
       char *GBi = GB + (size_t)(i * g.sb) * es;
       if (!g.tb)
         gemm(dt, !g.ta, 0, g.k, g.n, g.m, Ai, g.lda, Gi, g.n, beta, GBi, g.n);
       else
         gemm(dt, 1, g.ta, g.n, g.k, g.m, Gi, g.n, Ai, g.lda, beta, GBi, g.k);
-    }
+    });
   }
   return SN_OK;
 }

@@ -1,0 +1,93 @@
+/* Private helpers for multi-threaded CPU kernels (one OpenMP thread pool).
+ *
+ * The engine computes with OpenMP threads only: BLAS is kept single-threaded
+ * (threads.c sets OpenBLAS to 1 thread at first use and sn_blas_single()
+ * re-asserts it), and every parallel region splits independent work, each
+ * piece calling the single-threaded GEMM.  So at most sn_num_threads()
+ * threads compute at any time, and OpenBLAS's own threads never spin next to
+ * the OpenMP ones.
+ *
+ * sn_gemm_par_f32/f64: the sn_gemm_f32/f64 contract (row-major
+ * C = alpha op(A) op(B) + beta C).  When the product is large enough and the
+ * caller is not already inside a parallel region, the rows or the columns of
+ * C are split over the threads, each piece one single-threaded GEMM; the
+ * contraction (k) is never split, so an element of C is computed the same way
+ * whatever the thread count.
+ *
+ * SN_VEC_CLONES: put before a serial, vectorisable leaf function (a kernel
+ * over one contiguous run) to also compile it for AVX2 and AVX-512 and pick
+ * the best at load time (GCC/clang function multi-versioning on x86-64 ELF;
+ * nothing elsewhere).  FMA is not enabled in the clones, so every clone
+ * computes bit-identical results; only the vector width changes. */
+#ifndef SN_CPU_PAR_H
+#define SN_CPU_PAR_H
+
+#include <stdint.h>
+
+#include "cpu.h"
+
+/* Work (multiply-adds) below which a GEMM is not split. */
+#define SN_GEMM_PAR_MIN ((double)(1 << 20))
+
+void sn_gemm_par_f32(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
+                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                     float *c, int64_t ldc);
+void sn_gemm_par_f64(int transa, int transb, int64_t m, int64_t n, int64_t k, double alpha,
+                     const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+                     double *c, int64_t ldc);
+
+/* Keeps the BLAS single-threaded (call outside parallel regions, before
+ * calling GEMM from several threads): cheap when it already is. */
+void sn_blas_single(void);
+
+/* 1 inside an active OpenMP parallel region. */
+static inline int sn_in_parallel(void) {
+#ifdef _OPENMP
+  return omp_in_parallel();
+#else
+  return 0;
+#endif
+}
+
+/* The calling thread's index inside a parallel region (0 outside). */
+static inline int sn_thread_id(void) {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+/* An OpenMP pragma, dropped (with the region running on the calling thread
+ * alone) when OpenMP is off: code inside regions must work for any team
+ * size, 1 included. */
+#ifdef _OPENMP
+#define SN_OMP(x) SN_PRAGMA(omp x)
+#else
+#define SN_OMP(x)
+#endif
+
+/* The number of threads of the current team (1 outside parallel regions). */
+static inline int sn_par_team_size(void) {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
+#if defined(__x86_64__) && defined(__ELF__) && !defined(__APPLE__) && !defined(_WIN32) && \
+    !defined(SN_NO_VEC_CLONES)
+#if defined(__clang__) && __clang_major__ >= 14
+/* clang: AVX2 without FMA (its AVX-512 target would contract a * b + c) */
+#define SN_VEC_CLONES __attribute__((target_clones("avx2", "default")))
+#elif defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
+#define SN_VEC_CLONES \
+  __attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=off")))
+#endif
+#endif
+#ifndef SN_VEC_CLONES
+#define SN_VEC_CLONES
+#endif
+
+#endif
