@@ -63,7 +63,13 @@ mx.metric.custom <- function(name, feval) {
   force(name)
   init <- function() c(0, 0)
   update <- function(label, pred, state) {
-    m <- feval(mx.internal.metric.input(label), mx.internal.metric.input(pred))
+    lab <- mx.internal.metric.input(label)
+    pr <- mx.internal.metric.input(pred)
+    # One output per example: plain vectors, so fevals such as
+    # mean(abs(label - pred)) work as in MXNet R.
+    if (length(dim(lab)) == 1) lab <- as.vector(lab)
+    if (length(dim(pr)) == 2 && dim(pr)[[1]] == 1 && length(lab) == dim(pr)[[2]]) pr <- as.vector(pr)
+    m <- feval(lab, pr)
     if (is.mx.ndarray(m)) m <- as.array(m)
     m <- as.numeric(m)
     if (length(m) != 1)

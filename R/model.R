@@ -350,8 +350,8 @@ mx.internal.fit <- function(tr, train.iter, eval.iter, metric, begin.round, num.
       if (isTRUE(verbose)) message(sprintf("[%d] Validation-%s=%s", iteration, eval.value$name, format(eval.value$value)))
     }
     secs <- proc.time()[["elapsed"]] - t0
-    if (isTRUE(verbose)) message(sprintf("[%d] %d batches in %.1f s (%.0f samples/s)", iteration, nbatch, secs,
-                                         nbatch * batch.size / max(secs, 1e-9)))
+    if (show.bar) message(sprintf("[%d] %d batches in %.1f s (%.0f samples/s)", iteration, nbatch, secs,
+                                  nbatch * batch.size / max(secs, 1e-9)))
     history[nrow(history) + 1, ] <- list(iteration, if (is.null(train.value)) NA else train.value$value,
                                          if (is.null(eval.value)) NA else eval.value$value, secs)
     attr(history, "metric") <- metric.name

@@ -83,14 +83,14 @@ def median(xs):
 
 
 def save(name, obj):
-    """Writes results/<name>.json (latest) and results/<name>-<time>.json."""
+    """Writes results/<name>.json (the latest run of that name)."""
     os.makedirs(RESULTS, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     obj = dict(obj, saved=stamp, machine=machine())
-    for fn in (name + ".json", "%s-%s.json" % (name, stamp)):
-        with open(os.path.join(RESULTS, fn), "w") as f:
-            json.dump(obj, f, indent=1)
-    return os.path.join(RESULTS, name + ".json")
+    path = os.path.join(RESULTS, name + ".json")
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=1)
+    return path
 
 
 def machine():

@@ -59,6 +59,9 @@
   X(C_io_drop, 1)          \
   X(C_io_info, 1)          \
   X(C_io_have_zlib, 0)     \
+  X(C_pb_decode, 3)        \
+  X(C_pb_encode, 3)        \
+  X(C_pb_unpack, 2)        \
   X(C_nd_invoke_into, 5)
 
 #define ARGS0 void

@@ -6,6 +6,9 @@
  *                            transposed problem; sgemm_ too when
  *                            SN_BLAS_FORTRAN_SINGLE, else float32 in C
  *   SN_BLAS_NONE             the cache-blocked C loops below for both
+ * On CPUs with AVX-512 whose BLAS does not use it (OpenBLAS 0.3.21 on AMD
+ * Zen 4/5 picks its AVX2 kernels), float32 runs on the AVX-512 kernels below
+ * (see "float32 kernels for AVX-512 CPUs").
  * The C loops are also used whenever a size or leading dimension does not fit
  * the BLAS integer type, or the leading dimensions are not ones BLAS accepts
  * (its error handler may end the process; R's calls Rf_error).
@@ -174,6 +177,337 @@ void sgemm_(const char *, const char *, const int *, const int *, const int *, c
 SN_DEFINE_GEMM_C(sn_gemm_c_f32, float)
 SN_DEFINE_GEMM_C(sn_gemm_c_f64, double)
 
+/* ---- float32 kernels for AVX-512 CPUs ----------------------------------
+ * OpenBLAS 0.3.21 runs its AVX2 (Haswell) kernels on AVX-512 CPUs it does
+ * not know (AMD Zen 4 / Zen 5), at half the width the hardware has.  Where
+ * the CPU has AVX-512F and the BLAS is not known to use it, float32 GEMMs run
+ * on the kernels below instead (SYMNET_GEMM=blas turns them off,
+ * SYMNET_GEMM=avx512 forces them where the CPU allows).
+ *
+ * Packed GEMM (GotoBLAS / BLIS scheme): op(B) is packed in blocks of
+ * SN_X_KC x SN_X_NC as slivers of 32 columns, op(A) in blocks of SN_X_MC x
+ * SN_X_KC as slivers of MR rows (MR = 8, 10 or 12, whichever pads m least),
+ * and an MR x 32 micro-kernel keeps 2 * MR accumulators in zmm registers.
+ * The k blocks depend on k only, and each element of C is one chain of
+ * fused multiply-adds per k block, so an element's value does not depend on
+ * m, n or how C is split between threads.
+ *
+ * A B^T with long k (ta = 0, tb = 1, k >= SN_X_DOT_K: weight gradients of
+ * convolutions over large images): both operands are read in place, 4 rows
+ * of A x 4-6 rows of B of 16-wide partial dot products, summed per output at
+ * the end of each k block of SN_X_DOT_KB. */
+#if defined(__x86_64__) && !defined(_WIN32) && !defined(SN_NO_AVX512_GEMM) && \
+    ((defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 7) ||         \
+     (defined(__clang__) && __clang_major__ >= 8))
+#define SN_HAVE_X512 1
+#include <immintrin.h>
+
+#define SN_X512 __attribute__((target("avx512f")))
+#define SN_X_NR 32
+#define SN_X_KC 256
+#define SN_X_MC 120 /* a multiple of every MR */
+#define SN_X_NC 512
+#define SN_X_DOT_K 1024
+#define SN_X_DOT_KB 1024
+
+#if defined(__clang__)
+#define SN_X_UNROLL _Pragma("unroll")
+#else
+#define SN_X_UNROLL _Pragma("GCC unroll 16")
+#endif
+
+static inline __mmask16 sn_x_mask(int64_t w) {
+  return w >= 16 ? (__mmask16)0xFFFF : w <= 0 ? (__mmask16)0 : (__mmask16)((1u << w) - 1);
+}
+
+/* C[0..mr) x [0..nr) = alpha * acc + beta * C for an MR x 32 tile. */
+#define SN_X_DEFINE_KERNEL(MR)                                                                 \
+  SN_X512 static void sn_x_kern_##MR(int64_t kc, const float *ap, const float *bp, float *c,  \
+                                     int64_t ldc, int mr, int nr, float alpha, float beta) {   \
+    __m512 c0[MR], c1[MR];                                                                     \
+    SN_X_UNROLL for (int i = 0; i < MR; i++) {                                                 \
+      c0[i] = _mm512_setzero_ps();                                                             \
+      c1[i] = _mm512_setzero_ps();                                                             \
+    }                                                                                          \
+    for (int64_t p = 0; p < kc; p++) {                                                         \
+      const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);                      \
+      SN_X_UNROLL for (int i = 0; i < MR; i++) {                                               \
+        const __m512 av = _mm512_set1_ps(ap[i]);                                               \
+        c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);                                                \
+        c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);                                                \
+      }                                                                                        \
+      ap += MR;                                                                                \
+      bp += SN_X_NR;                                                                           \
+    }                                                                                          \
+    const __mmask16 m0 = sn_x_mask(nr), m1 = sn_x_mask(nr - 16);                               \
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                        \
+    SN_X_UNROLL for (int i = 0; i < MR; i++) {                                                 \
+      if (i < mr) {                                                                            \
+        float *ci = c + i * ldc;                                                               \
+        __m512 r0 = _mm512_mul_ps(va, c0[i]), r1 = _mm512_mul_ps(va, c1[i]);                   \
+        if (beta != 0.0f) {                                                                    \
+          r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, ci), r0);                         \
+          r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), r1);                    \
+        }                                                                                      \
+        _mm512_mask_storeu_ps(ci, m0, r0);                                                     \
+        _mm512_mask_storeu_ps(ci + 16, m1, r1);                                                \
+      }                                                                                        \
+    }                                                                                          \
+  }
+
+SN_X_DEFINE_KERNEL(8)
+SN_X_DEFINE_KERNEL(10)
+SN_X_DEFINE_KERNEL(12)
+
+typedef void (*sn_x_kern)(int64_t, const float *, const float *, float *, int64_t, int, int,
+                          float, float);
+
+static int sn_x_mr(int64_t m) {
+  int best = 12;
+  int64_t w = (m + 11) / 12 * 12, w10 = (m + 9) / 10 * 10, w8 = (m + 7) / 8 * 8;
+  if (w10 < w) {
+    best = 10;
+    w = w10;
+  }
+  if (w8 < w) best = 8;
+  return best;
+}
+
+/* k blocks: as even as possible, at most SN_X_KC long */
+static int64_t sn_x_kcs(int64_t k) {
+  const int64_t nkb = (k + SN_X_KC - 1) / SN_X_KC;
+  return (k + nkb - 1) / nkb;
+}
+
+/* Rows [i0, i0 + mc) of op(A), k range [p0, p0 + kc), as slivers of MR
+ * rows laid out [p][MR]; rows past mc are zero. */
+static void sn_x_pack_a(int ta, const float *a, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
+                        int64_t kc, int MR, float *ap) {
+  for (int64_t s = 0; s < mc; s += MR) {
+    float *dst = ap + s * kc;
+    for (int i = 0; i < MR; i++) {
+      if (s + i >= mc) {
+        for (int64_t p = 0; p < kc; p++) dst[p * MR + i] = 0.0f;
+      } else if (!ta) {
+        const float *src = a + (i0 + s + i) * lda + p0;
+        for (int64_t p = 0; p < kc; p++) dst[p * MR + i] = src[p];
+      } else {
+        const float *src = a + p0 * lda + i0 + s + i;
+        for (int64_t p = 0; p < kc; p++) dst[p * MR + i] = src[p * lda];
+      }
+    }
+  }
+}
+
+/* In-register transpose of 16 rows of 16 floats. */
+SN_X512 static inline void sn_x_transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; i++) {
+    t[i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0x88);
+    t[4 + i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0xDD);
+    t[8 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0x88);
+    t[12 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0xDD);
+  }
+  for (int i = 0; i < 4; i++) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+    r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xDD);
+    r[4 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0x88);
+    r[12 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0xDD);
+  }
+}
+
+/* Columns [j0, j0 + nc) of op(B), k range [p0, p0 + kc), as slivers of 32
+ * columns laid out [p][32]; columns past nc are zero.  bp is 64-byte
+ * aligned. */
+SN_X512 static void sn_x_pack_b(int tb, const float *b, int64_t ldb, int64_t j0, int64_t nc,
+                                int64_t p0, int64_t kc, float *bp) {
+  for (int64_t s = 0; s < nc; s += SN_X_NR) {
+    const int64_t w = nc - s < SN_X_NR ? nc - s : SN_X_NR;
+    float *dst = bp + s * kc;
+    if (!tb) {
+      const __mmask16 m0 = sn_x_mask(w), m1 = sn_x_mask(w - 16);
+      const float *src = b + p0 * ldb + j0 + s;
+      for (int64_t p = 0; p < kc; p++) {
+        _mm512_store_ps(dst + p * SN_X_NR, _mm512_maskz_loadu_ps(m0, src + p * ldb));
+        _mm512_store_ps(dst + p * SN_X_NR + 16, _mm512_maskz_loadu_ps(m1, src + p * ldb + 16));
+      }
+    } else {
+      for (int h = 0; h < 2; h++) {
+        const int64_t rows = w - 16 * h < 0 ? 0 : (w - 16 * h > 16 ? 16 : w - 16 * h);
+        const float *src = b + (j0 + s + 16 * h) * ldb + p0;
+        for (int64_t p = 0; p < kc; p += 16) {
+          const int64_t cols = kc - p < 16 ? kc - p : 16;
+          const __mmask16 lm = sn_x_mask(cols);
+          __m512 r[16];
+          for (int j = 0; j < 16; j++)
+            r[j] = j < rows ? _mm512_maskz_loadu_ps(lm, src + j * ldb + p) : _mm512_setzero_ps();
+          sn_x_transpose16(r);
+          for (int64_t q = 0; q < cols; q++)
+            _mm512_store_ps(dst + (p + q) * SN_X_NR + 16 * h, r[q]);
+        }
+      }
+    }
+  }
+}
+
+/* Floats of packing space the packed GEMM needs (with 64-byte slack). */
+static size_t sn_x_work(int64_t m, int64_t n, int64_t k) {
+  const int MR = sn_x_mr(m);
+  const int64_t kc = sn_x_kcs(k);
+  const int64_t mc = m < SN_X_MC ? (m + MR - 1) / MR * MR : SN_X_MC;
+  const int64_t nc = (n < SN_X_NC ? n : SN_X_NC) + SN_X_NR - 1;
+  return (size_t)(mc * kc + 16) + (size_t)(nc / SN_X_NR * SN_X_NR * kc) + 16;
+}
+
+/* work: sn_x_work(m, n, k) floats, 64-byte aligned. */
+static void sn_x_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+                       const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                       float *c, int64_t ldc, float *work) {
+  const int MR = sn_x_mr(m);
+  const sn_x_kern kern = MR == 12 ? sn_x_kern_12 : MR == 10 ? sn_x_kern_10 : sn_x_kern_8;
+  const int64_t kcs = sn_x_kcs(k);
+  const int64_t mcmax = m < SN_X_MC ? (m + MR - 1) / MR * MR : SN_X_MC;
+  float *Ap = work, *Bp = work + ((size_t)(mcmax * kcs) + 15) / 16 * 16;
+  for (int64_t jc = 0; jc < n; jc += SN_X_NC) {
+    const int64_t nc = n - jc < SN_X_NC ? n - jc : SN_X_NC;
+    for (int64_t pc = 0; pc < k; pc += kcs) {
+      const int64_t kc = k - pc < kcs ? k - pc : kcs;
+      const float bt = pc == 0 ? beta : 1.0f;
+      sn_x_pack_b(tb, b, ldb, jc, nc, pc, kc, Bp);
+      for (int64_t ic = 0; ic < m; ic += SN_X_MC) {
+        const int64_t mc = m - ic < SN_X_MC ? m - ic : SN_X_MC;
+        sn_x_pack_a(ta, a, lda, ic, mc, pc, kc, MR, Ap);
+        for (int64_t jr = 0; jr < nc; jr += SN_X_NR) {
+          const int nr = nc - jr < SN_X_NR ? (int)(nc - jr) : SN_X_NR;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int mr = mc - ir < MR ? (int)(mc - ir) : MR;
+            kern(kc, Ap + ir * kc, Bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
+                 alpha, bt);
+          }
+        }
+      }
+    }
+  }
+}
+
+/* C[0..mr) x [0..nr) (+)= alpha * A B^T over k for a 4 x NRD tile; a and b
+ * point at the tile's first rows. */
+#define SN_X_DEFINE_DOT(NRD)                                                                   \
+  SN_X512 static void sn_x_dot_##NRD(int64_t k, const float *a, int64_t lda, const float *b,  \
+                                     int64_t ldb, float *c, int64_t ldc, int mr, int nr,       \
+                                     float alpha, float beta) {                                \
+    __m512 acc[4][NRD];                                                                        \
+    const float *ar[4], *br[NRD];                                                              \
+    SN_X_UNROLL for (int i = 0; i < 4; i++) ar[i] = a + (i < mr ? i : 0) * lda;                \
+    SN_X_UNROLL for (int j = 0; j < NRD; j++) br[j] = b + (j < nr ? j : 0) * ldb;              \
+    SN_X_UNROLL for (int i = 0; i < 4; i++) SN_X_UNROLL for (int j = 0; j < NRD; j++)          \
+        acc[i][j] = _mm512_setzero_ps();                                                       \
+    for (int64_t p = 0; p < k; p += 16) {                                                      \
+      const __mmask16 lm = sn_x_mask(k - p);                                                   \
+      __m512 av[4];                                                                            \
+      SN_X_UNROLL for (int i = 0; i < 4; i++) av[i] = _mm512_maskz_loadu_ps(lm, ar[i] + p);    \
+      SN_X_UNROLL for (int j = 0; j < NRD; j++) {                                              \
+        const __m512 bv = _mm512_maskz_loadu_ps(lm, br[j] + p);                                \
+        SN_X_UNROLL for (int i = 0; i < 4; i++) acc[i][j] =                                    \
+            _mm512_fmadd_ps(av[i], bv, acc[i][j]);                                             \
+      }                                                                                        \
+    }                                                                                          \
+    for (int i = 0; i < mr; i++)                                                               \
+      for (int j = 0; j < nr; j++) {                                                           \
+        const float v = alpha * _mm512_reduce_add_ps(acc[i][j]);                               \
+        float *cp = c + i * ldc + j;                                                           \
+        *cp = beta == 0.0f ? v : v + beta * *cp;                                               \
+      }                                                                                        \
+  }
+
+SN_X_DEFINE_DOT(4)
+SN_X_DEFINE_DOT(5)
+SN_X_DEFINE_DOT(6)
+
+typedef void (*sn_x_dotk)(int64_t, const float *, int64_t, const float *, int64_t, float *,
+                          int64_t, int, int, float, float);
+
+static void sn_x_sdot_nt(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                         int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                         int64_t ldc) {
+  int nrd = 6;
+  int64_t w = (n + 5) / 6 * 6, w5 = (n + 4) / 5 * 5, w4 = (n + 3) / 4 * 4;
+  if (w5 < w) {
+    nrd = 5;
+    w = w5;
+  }
+  if (w4 < w) nrd = 4;
+  const sn_x_dotk f = nrd == 6 ? sn_x_dot_6 : nrd == 5 ? sn_x_dot_5 : sn_x_dot_4;
+  for (int64_t p0 = 0; p0 < k; p0 += SN_X_DOT_KB) {
+    const int64_t kb = k - p0 < SN_X_DOT_KB ? k - p0 : SN_X_DOT_KB;
+    const float bt = p0 == 0 ? beta : 1.0f;
+    for (int64_t i = 0; i < m; i += 4)
+      for (int64_t j = 0; j < n; j += nrd)
+        f(kb, a + i * lda + p0, lda, b + j * ldb + p0, ldb, c + i * ldc + j, ldc,
+          m - i < 4 ? (int)(m - i) : 4, n - j < nrd ? (int)(n - j) : nrd, alpha, bt);
+  }
+}
+#endif /* SN_HAVE_X512 */
+
+/* ---- which float32 GEMM ---- */
+
+#if defined(SN_HAVE_OPENBLAS) && defined(SN_BLAS_CBLAS)
+char *openblas_get_corename(void);
+#define SN_BLAS_CORENAME() openblas_get_corename()
+#elif defined(__GNUC__) && defined(__ELF__)
+extern char *openblas_get_corename(void) __attribute__((weak));
+#define SN_BLAS_CORENAME() (openblas_get_corename ? openblas_get_corename() : NULL)
+#else
+#define SN_BLAS_CORENAME() ((char *)NULL)
+#endif
+
+static int sn_ieq(const char *a, const char *b) {
+  for (; *a && *b; a++, b++) {
+    char x = *a, y = *b;
+    if (x >= 'A' && x <= 'Z') x = (char)(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = (char)(y - 'A' + 'a');
+    if (x != y) return 0;
+  }
+  return *a == *b;
+}
+
+static int sn_x512_state; /* 0 undecided, 1 on, 2 off; accessed atomically */
+
+/* 1 when float32 GEMMs take the AVX-512 kernels. */
+static int sn_x512_on(void) {
+  int s = __atomic_load_n(&sn_x512_state, __ATOMIC_ACQUIRE);
+  if (s) return s == 1;
+  int on = 0;
+#if defined(SN_HAVE_X512)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) {
+    const char *env = getenv("SYMNET_GEMM");
+    if (env && sn_ieq(env, "blas")) {
+      on = 0;
+    } else if (env && sn_ieq(env, "avx512")) {
+      on = 1;
+    } else {
+      /* not when the BLAS already runs AVX-512 kernels */
+      const char *core = SN_BLAS_CORENAME();
+      on = !(core && (sn_ieq(core, "skylakex") || sn_ieq(core, "cooperlake") ||
+                      sn_ieq(core, "sapphirerapids")));
+    }
+  }
+#endif
+  __atomic_store_n(&sn_x512_state, on ? 1 : 2, __ATOMIC_RELEASE);
+  return on;
+}
+
 /* ---- choosing BLAS or C ---- */
 
 #if defined(SN_HAVE_BLAS_D) || defined(SN_HAVE_BLAS_S)
@@ -199,13 +533,53 @@ static int sn_blas_ok(int ta, int tb, int64_t m, int64_t n, int64_t k, int64_t l
 }
 #endif
 
+size_t sn_gemm_f32_work(int transa, int transb, int64_t m, int64_t n, int64_t k) {
+#if defined(SN_HAVE_X512)
+  if (m <= 0 || n <= 0 || k <= 0 || !sn_x512_on()) return 0;
+  if (!transa && transb && k >= SN_X_DOT_K) return 0;
+  return sn_x_work(m, n, k);
+#else
+  (void)transa;
+  (void)transb;
+  (void)m;
+  (void)n;
+  (void)k;
+  return 0;
+#endif
+}
+
 void sn_gemm_f32(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                  int64_t ldc) {
+  sn_gemm_f32_w(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL);
+}
+
+void sn_gemm_f32_w(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
+                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                   int64_t ldc, float *work) {
   if (m <= 0 || n <= 0 || k < 0) return;
   transa = transa != 0;
   transb = transb != 0;
   (void)sn_num_threads(); /* applies the thread budget to OpenBLAS once */
+#if defined(SN_HAVE_X512)
+  if (k > 0 && alpha != 0.0f && sn_x512_on()) {
+    if (!transa && transb && k >= SN_X_DOT_K) {
+      sn_x_sdot_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
+    const size_t need = sn_x_work(m, n, k);
+    float *own = NULL;
+    if (!work) work = own = (float *)sn_host_alloc(need * sizeof(float));
+    if (work) {
+      sn_x_sgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
+      if (own) sn_host_free(own, need * sizeof(float));
+      return;
+    }
+    /* no memory for packing: the BLAS below */
+  }
+#else
+  (void)work;
+#endif
 #if defined(SN_HAVE_BLAS_S)
   if (k > 0 && alpha != 0.0f && sn_blas_ok(transa, transb, m, n, k, lda, ldb, ldc)) {
 #if defined(SN_BLAS_CBLAS)
@@ -318,5 +692,10 @@ static int sn_gemm_par_threads(int have_blas, int64_t m, int64_t n, int64_t k, i
     }                                                                                          \
   }
 
-SN_DEFINE_GEMM_PAR(f32, float, SN_PAR_HAVE_S)
+#if defined(SN_HAVE_X512)
+#define SN_PAR_HAVE_S_NOW (SN_PAR_HAVE_S || sn_x512_on())
+#else
+#define SN_PAR_HAVE_S_NOW SN_PAR_HAVE_S
+#endif
+SN_DEFINE_GEMM_PAR(f32, float, SN_PAR_HAVE_S_NOW)
 SN_DEFINE_GEMM_PAR(f64, double, SN_PAR_HAVE_D)

@@ -36,6 +36,16 @@ void sn_gemm_par_f64(int transa, int transb, int64_t m, int64_t n, int64_t k, do
                      const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
                      double *c, int64_t ldc);
 
+/* float32 GEMM (sn_gemm_f32's contract) with caller-provided packing space:
+ * work is NULL (allocated when needed) or at least
+ * sn_gemm_f32_work(transa, transb, m, n, k) floats, 64-byte aligned.  For
+ * kernels that call many GEMMs from inside a parallel region, each thread
+ * with its own part of the workspace. */
+size_t sn_gemm_f32_work(int transa, int transb, int64_t m, int64_t n, int64_t k);
+void sn_gemm_f32_w(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
+                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                   int64_t ldc, float *work);
+
 /* Keeps the BLAS single-threaded (call outside parallel regions, before
  * calling GEMM from several threads): cheap when it already is. */
 void sn_blas_single(void);

@@ -113,3 +113,9 @@ test_that("mx.metric.logger is a RefClass with train and eval", {
   expect_s4_class(lg2, "mx.metric.logger")
   expect_equal(lg2$train, numeric())
 })
+
+test_that("custom fevals see one value per example as plain vectors", {
+  m <- mx.metric.custom("mae", function(label, pred) mean(abs(label - pred)))
+  st <- m$update(mx.nd.array(array(1:3, 3)), mx.nd.array(matrix(c(2, 2, 5), 1, 3)), m$init())
+  expect_equal(m$get(st)$value, mean(abs(1:3 - c(2, 2, 5))))
+})

@@ -157,7 +157,7 @@ int validate(const sn_call *c, cudaStream_t s, const sn_tensor *t, int64_t k, co
   unsigned long long *flag;
   SN_TRY(flag_word(c, &flag));
   SN_TRY(flag_reset(c, s, flag));
-  validate_kernel<<<grid_for(n), SNK_BLOCK, 0, s>>>(IdxSrc{snc::data(t), (int)t->dtype}, n,
+  SNK_LAUNCH(grid_for(n), SNK_BLOCK, s, validate_kernel)(IdxSrc{snc::data(t), (int)t->dtype}, n,
                                                      nrows > 1 ? k : 0, ms, mode, flag);
   SN_TRY(check_launch(c, "index check"));
   unsigned long long bad = 0;

@@ -202,6 +202,13 @@ inline int zero_tensor(const sn_call *c, cudaStream_t s, const sn_tensor *t) {
                               snk::op_name(c), snk::dtype_name(dt));                       \
   }
 
+// Kernel launch on stream S: SNK_LAUNCH(grid, block, S, kernel<...>)(args).
+// (One macro for every launch, so that a test harness can run the kernels
+// on the host; see tools/cuda-check/README.)
+#ifndef SNK_LAUNCH
+#define SNK_LAUNCH(G, B, S, ...) __VA_ARGS__<<<(G), (B), 0, (S)>>>
+#endif
+
 #define SNK_LOOP(i, n)                                                                     \
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (int64_t)(n);      \
        i += (int64_t)blockDim.x * gridDim.x)
@@ -219,7 +226,7 @@ template <typename F>
 inline int launch_flat(const sn_call *c, cudaStream_t s, int64_t n, const F &f,
                        const char *what) {
   if (n <= 0) return SN_OK;
-  flat_kernel<F><<<grid_for(n), SNK_BLOCK, 0, s>>>(n, f);
+  SNK_LAUNCH(grid_for(n), SNK_BLOCK, s, flat_kernel<F>)(n, f);
   return check_launch(c, what);
 }
 
@@ -319,7 +326,7 @@ inline GeomI<NOP, I> geom_cast(const Geom<NOP> &g) {
 
 // Offsets of index i (row-major over g's dims) for every operand.
 template <int NOP, typename I>
-__device__ __forceinline__ void geom_offsets(const GeomI<NOP, I> &g, I i, I *off) {
+__host__ __device__ __forceinline__ void geom_offsets(const GeomI<NOP, I> &g, I i, I *off) {
 #pragma unroll
   for (int o = 0; o < NOP; o++) off[o] = 0;
   for (int d = g.nd - 1; d > 0; d--) {
@@ -350,10 +357,10 @@ inline int launch_map(const sn_call *c, cudaStream_t s, Geom<NOP> g, const F32 &
   const int64_t total = geom_total(g);
   if (total <= 0) return SN_OK;
   if (geom_fits32(g))
-    map_kernel<NOP, int32_t, F32><<<grid_for(total), SNK_BLOCK, 0, s>>>(
+    SNK_LAUNCH(grid_for(total), SNK_BLOCK, s, map_kernel<NOP, int32_t, F32>)(
         geom_cast<NOP, int32_t>(g), total, f32);
   else
-    map_kernel<NOP, int64_t, F64><<<grid_for(total), SNK_BLOCK, 0, s>>>(
+    SNK_LAUNCH(grid_for(total), SNK_BLOCK, s, map_kernel<NOP, int64_t, F64>)(
         geom_cast<NOP, int64_t>(g), total, f64);
   return check_launch(c, what);
 }
@@ -576,7 +583,7 @@ inline RGeom<NOP, I> rgeom_cast(const RGeomH<NOP> &h) {
 }
 
 template <int NOP, typename I>
-__device__ __forceinline__ void rg_kept(const RGeom<NOP, I> &g, I u, I *off) {
+__host__ __device__ __forceinline__ void rg_kept(const RGeom<NOP, I> &g, I u, I *off) {
 #pragma unroll
   for (int o = 0; o < NOP; o++) off[o] = 0;
   for (int d = g.nk - 1; d >= 0; d--) {
@@ -589,7 +596,7 @@ __device__ __forceinline__ void rg_kept(const RGeom<NOP, I> &g, I u, I *off) {
 }
 
 template <int NOP, typename I>
-__device__ __forceinline__ void rg_red(const RGeom<NOP, I> &g, I r, const I *base, I *off) {
+__host__ __device__ __forceinline__ void rg_red(const RGeom<NOP, I> &g, I r, const I *base, I *off) {
 #pragma unroll
   for (int o = 0; o < NOP; o++) off[o] = base[o];
   for (int d = g.nr - 1; d >= 0; d--) {
@@ -627,6 +634,7 @@ struct RMin {
 // Block-wide combination in a fixed order; the result is valid in thread 0.
 template <typename R>
 __device__ __forceinline__ double block_reduce(double v, double *sh) {
+  if (blockDim.x == 1) return v;  // (host emulation runs blocks of one thread)
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
@@ -713,16 +721,16 @@ template <int NOP, typename I, typename R, typename L, typename S>
 inline void reduce_launch_i(const RGeomH<NOP> &h, cudaStream_t s, const L &load, const S &store) {
   RGeom<NOP, I> g = rgeom_cast<NOP, I>(h);
   if (h.nred <= 16 && h.nkept >= 4096) {
-    reduce_c_kernel<NOP, I, R, L, S><<<grid_for(h.nkept), SNK_BLOCK, 0, s>>>(g, load, store);
+    SNK_LAUNCH(grid_for(h.nkept), SNK_BLOCK, s, reduce_c_kernel<NOP, I, R, L, S>)(g, load, store);
   } else if (h.inner_reduced || h.nkept < 64) {
     int block = 32;
     while (block < 256 && block < h.nred) block <<= 1;
     int64_t grid = h.nkept < 65535 ? h.nkept : 65535;
-    reduce_a_kernel<NOP, I, R, L, S><<<(unsigned)grid, block, 0, s>>>(g, load, store);
+    SNK_LAUNCH((unsigned)grid, block, s, reduce_a_kernel<NOP, I, R, L, S>)(g, load, store);
   } else {
     int64_t tiles = (h.nkept + 31) / 32;
     int64_t grid = tiles < 65535 ? tiles : 65535;
-    reduce_b_kernel<NOP, I, R, L, S><<<(unsigned)grid, dim3(32, 8), 0, s>>>(g, load, store);
+    SNK_LAUNCH((unsigned)grid, dim3(32, 8), s, reduce_b_kernel<NOP, I, R, L, S>)(g, load, store);
   }
 }
 

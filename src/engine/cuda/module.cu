@@ -43,7 +43,32 @@ char g_describe[2048];
 // a register_<family>(host) that calls host->register_kernels(name, fwd,
 // bwd)); list them here.  Until then every op runs on the CPU only and the
 // executor reports ops without GPU kernels.
+}  // namespace
+// Neural-network families (nn_*.cu).
+int register_nn_dense(const sn_host_api *h);
+int register_nn_conv(const sn_host_api *h);
+int register_nn_pool(const sn_host_api *h);
+int register_nn_act(const sn_host_api *h);
+int register_nn_loss(const sn_host_api *h);
+int register_nn_bn(const sn_host_api *h);
+int register_nn_lrn(const sn_host_api *h);
+// Element-wise, reduction, indexing, shape, optimizer, random and sequence
+// families (elemwise.cu, reduce.cu, indexing.cu, shape.cu, optimizer.cu,
+// random.cu, sequence.cu).
+int register_elemwise(const sn_host_api *h);
+int register_reduce(const sn_host_api *h);
+int register_indexing(const sn_host_api *h);
+int register_shape(const sn_host_api *h);
+int register_optimizer(const sn_host_api *h);
+int register_random(const sn_host_api *h);
+int register_sequence(const sn_host_api *h);
+namespace {
+
 const register_fn kFamilies[] = {
+    register_nn_dense, register_nn_conv, register_nn_pool, register_nn_act,
+    register_nn_loss,  register_nn_bn,   register_nn_lrn,
+    register_elemwise, register_reduce,  register_indexing, register_shape,
+    register_optimizer, register_random, register_sequence,
     nullptr,
 };
 

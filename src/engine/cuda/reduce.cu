@@ -260,9 +260,9 @@ int prod_backward(sn_call *c) {
     const T *xp = snc::ptr<T>(x), *gp = snc::ptr<T>(c->ograd[0]);
     T *gxp = snc::ptr<T>(c->igrad[0]);
     if (h.fits32)
-      prod_bwd_kernel<T, int32_t><<<grid, block, 0, s>>>(rgeom_cast<1, int32_t>(h), xp, gp, gxp);
+      SNK_LAUNCH(grid, block, s, prod_bwd_kernel<T, int32_t>)(rgeom_cast<1, int32_t>(h), xp, gp, gxp);
     else
-      prod_bwd_kernel<T, int64_t><<<grid, block, 0, s>>>(rgeom_cast<1, int64_t>(h), xp, gp, gxp);
+      SNK_LAUNCH(grid, block, s, prod_bwd_kernel<T, int64_t>)(rgeom_cast<1, int64_t>(h), xp, gp, gxp);
     return check_launch(c, "backward");
   });
   return SN_OK;
@@ -450,9 +450,9 @@ int arg_run(sn_call *c, bool set, int64_t axis, bool want_max) {
       int block = 32;
       while (block < 256 && block < M) block <<= 1;
       const unsigned grid = (unsigned)(outer < 65535 ? outer : 65535);
-      arg_rows_kernel<T><<<grid, block, 0, s>>>(xp, op, outer, M, want_max);
+      SNK_LAUNCH(grid, block, s, arg_rows_kernel<T>)(xp, op, outer, M, want_max);
     } else {
-      arg_cols_kernel<T><<<grid_for(outer * inner), SNK_BLOCK, 0, s>>>(xp, op, outer, M, inner,
+      SNK_LAUNCH(grid_for(outer * inner), SNK_BLOCK, s, arg_cols_kernel<T>)(xp, op, outer, M, inner,
                                                                         want_max);
     }
     return check_launch(c, "forward");

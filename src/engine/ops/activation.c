@@ -44,26 +44,10 @@
 #define F32(T) (sizeof(T) == sizeof(float))
 #define EXPT(T, v) (F32(T) ? (T)expf((float)(v)) : (T)exp((double)(v)))
 #define EXPM1T(T, v) (F32(T) ? (T)expm1f((float)(v)) : (T)expm1((double)(v)))
-#define TANHT(T, v) (F32(T) ? (T)tanh_f32((float)(v)) : (T)tanh((double)(v)))
+/* float32 tanh takes the vectorised act_tanh_run_f32 below */
+#define TANHT(T, v) (F32(T) ? (T)tanhf((float)(v)) : (T)tanh((double)(v)))
 #define LOG1PT(T, v) (F32(T) ? (T)log1pf((float)(v)) : (T)log1p((double)(v)))
 #define ERFT(T, v) (F32(T) ? (T)erff((float)(v)) : (T)erf((double)(v)))
-
-/* tanh for float, about twice as fast as glibc's tanhf: expm1f near 0 (no
- * cancellation), 1 - 2/(e^2|x| + 1) elsewhere, +-1 beyond |x| = 10; within
- * 3 ulp of tanh. */
-static inline float tanh_f32(float x) {
-  const float a = fabsf(x);
-  float r;
-  if (a < 0.55f) {
-    const float e = expm1f(2.f * a);
-    r = e / (e + 2.f);
-  } else if (a > 10.f) {
-    r = 1.f;
-  } else {
-    r = 1.f - 2.f / (expf(2.f * a) + 1.f);
-  }
-  return copysignf(r, x);
-}
 
 /* SN_DISPATCH_FLOAT with a variadic body, so that declarations with commas
  * may appear in it. */
@@ -176,25 +160,32 @@ static int act_forward(sn_call *c) {
     return SN_OK;
   const int type = (int)c->p->v[PA_ACT_TYPE].i;
   const int64_t n = sn_tensor_size(c->in[0]);
-  if (c->in[0]->dtype == SN_F32 && type != ACT_SOFTRELU && type != ACT_SOFTSIGN) {
+  /* vectorised runs: relu, and float32 sigmoid and tanh */
+  if (type == ACT_RELU && c->in[0]->dtype == SN_F64) {
+    SN_ACT_SPLIT(n, act_relu_run_f64, SN_PTR(double, c->out[0]), SN_PTR(double, c->in[0]));
+    return SN_OK;
+  }
+  if (c->in[0]->dtype == SN_F32 && (type == ACT_RELU || type == ACT_SIGMOID || type == ACT_TANH)) {
     const float *x = SN_PTR(float, c->in[0]);
     float *y = SN_PTR(float, c->out[0]);
     if (type == ACT_RELU)
       SN_ACT_SPLIT(n, act_relu_run_f32, y, x);
     else if (type == ACT_SIGMOID)
       SN_ACT_SPLIT(n, act_sigmoid_run_f32, y, x);
-    else if (type == ACT_TANH)
-      SN_ACT_SPLIT(n, act_tanh_run_f32, y, x);
     else
-      return sn_error(SN_ERR_ARG, "Activation: unknown act_type %d", type);
+      SN_ACT_SPLIT(n, act_tanh_run_f32, y, x);
     return SN_OK;
   }
   FDISPATCH(c->in[0]->dtype, T, {
     const T *x = SN_PTR(T, c->in[0]);
     T *y = SN_PTR(T, c->out[0]);
     switch (type) {
-    case ACT_RELU:
-      SN_ACT_SPLIT(n, act_relu_run_f64, (double *)y, (const double *)x);
+    case ACT_RELU: /* not reached: the vectorised runs above */
+      SN_PARALLEL_FOR(n)
+      for (int64_t i = 0; i < n; i++) {
+        const T v = x[i];
+        y[i] = (v > (T)0 || v != v) ? v : (T)0;
+      }
       break;
     case ACT_SIGMOID:
       SN_PARALLEL_FOR_COST(n, 8)
