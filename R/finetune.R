@@ -284,10 +284,10 @@ mx.model.finetune <- function(model, X, y = NULL, layer, num.classes = NULL, fre
   out <- mx.internal.ft.resolve(model$symbol, layer, int)
   cut <- mx.internal.ft.cut(int, out)
   body.args <- arguments(cut)
-  input <- if (is.null(dots$input.names)) "data" else dots$input.names
+  input <- if (is.null(dots[["input.names"]])) "data" else dots[["input.names"]]
   if (!all(input %in% body.args))
     stop("the output '", out, "' does not depend on the input ", paste0("'", input, "'", collapse = ", "),
-         if (is.null(dots$input.names)) " (give input.names = for another input)", call. = FALSE)
+         if (is.null(dots[["input.names"]])) " (give input.names = for another input)", call. = FALSE)
   body.params <- body.args[!grepl("label$", body.args) & !body.args %in% input]
   missing <- setdiff(body.params, names(model$arg.params))
   if (length(missing))
@@ -303,7 +303,7 @@ mx.model.finetune <- function(model, X, y = NULL, layer, num.classes = NULL, fre
     sm.name <- mx.internal.ft.fresh("finetune_softmax", taken.names)
     net <- mx.symbol.FullyConnected(cut, num_hidden = num.classes, name = fc.name)
     net <- mx.symbol.SoftmaxOutput(net, name = sm.name)
-    if (is.null(dots$eval.metric)) dots$eval.metric <- mx.metric.accuracy
+    if (is.null(dots[["eval.metric"]])) dots[["eval.metric"]] <- mx.metric.accuracy
   } else {
     if (!is.function(head))
       stop("head must be NULL or a function(x) that builds the new head on the cut symbol x", call. = FALSE)

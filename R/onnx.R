@@ -1425,9 +1425,15 @@ mx.internal.onnx.run <- function(model, inputs, ctx = mx.cpu()) {
   }
   args <- arguments(sym)
   aux <- sym$auxiliary.states
+  given <- lapply(inputs, function(x) if (is.null(dim(x))) length(x) else dim(x))
+  inf <- NULL
   pick <- function(n, params) {
     if (!is.null(inputs[[n]])) return(mx.nd.array(inputs[[n]]))
     if (!is.null(params[[n]])) return(params[[n]])
+    if (grepl("label$", n)) { # loss heads: labels do not matter for the outputs
+      if (is.null(inf)) inf <<- do.call(mx.symbol.infer.shape, c(list(sym), given[names(given) %in% args]))
+      if (!is.null(inf$arg.shapes[[n]])) return(mx.nd.zeros(inf$arg.shapes[[n]]))
+    }
     stop("no value for '", n, "'", call. = FALSE)
   }
   arg.arrays <- stats::setNames(lapply(args, pick, model$arg.params), args)

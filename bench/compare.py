@@ -11,6 +11,7 @@ PyTorch; > 1 means symnet is faster), and symnet's planner bytes.
 
     /usr/bin/python3 bench/compare.py [--reps 3] [--models lenet,mlp]
         [--threads 2] [--n-train 60000] [--n-test 10000] [--wait-load 0] [--name compare]
+    /usr/bin/python3 bench/compare.py --from bench/results/compare.json   # reprint
 
 --n-train and --n-test take one number or one per model (lenet=5000,mlp=60000)
 to keep a run short while symnet's LeNet is slow; the issue's figures are for
@@ -18,6 +19,7 @@ the full 60,000 / 10,000.  The environment is passed on to both workers
 (e.g. OMP_WAIT_POLICY=passive applies to both).
 """
 import argparse
+import json
 import os
 import sys
 
@@ -47,7 +49,19 @@ def main():
     ap.add_argument("--wait-load", type=float, default=0,
                     help="before each run, wait up to 120 s for the 1-min load average to fall below this")
     ap.add_argument("--name", default="compare", help="results/<name>.json")
+    ap.add_argument("--from", dest="src", help="only print the tables of a saved results/<name>.json")
     o = ap.parse_args()
+    if o.src:
+        with open(o.src) as f:
+            r = json.load(f)
+        a = r["args"]
+        models = a["models"].split(",")
+        report(r["runs"], r["plan"], models, a["reps"], a["threads"],
+               r.get("n_train") or per_model(str(a["n_train"]), models),
+               r.get("n_test") or per_model(str(a.get("n_test", 10000)), models))
+        print("\nload average at the start of each run: %s" % ", ".join(
+            "%.1f" % x["load.start"][0] for x in r["runs"]))
+        return
     models = o.models.split(",")
     n_train = per_model(o.n_train, models)
     n_test = per_model(o.n_test, models)
@@ -66,6 +80,14 @@ def main():
                       % (rep + 1, fw, m, B.fmt(r["train.ips"]), B.fmt(r["infer.ips"]), r["test.acc"],
                          B.fmt(r["hwm.kb"] / 1024), r["load.start"][0]), flush=True)
     plan = B.run_worker("symnet", "plan", {}, threads=o.threads, log=log)
+    summary = report(runs, plan, models, o.reps, o.threads, n_train, n_test)
+    path = B.save(o.name, {"args": vars(o), "runs": runs, "summary": summary, "plan": plan,
+                           "n_train": n_train, "n_test": n_test})
+    print("\nsaved %s (log: results/%s.log)" % (path, o.name))
+
+
+def report(runs, plan, models, reps, threads, n_train, n_test):
+    """Prints the tables; returns the medians."""
     summary = {}
     rows = []
     for m in models:
@@ -82,10 +104,13 @@ def main():
             rows.append([m, what, B.fmt(s["symnet"][k]), B.fmt(s["torch"][k]), "%.2fx" % ratio,
                          ">= %.1fx: %s" % (tgt, "met" if ratio >= tgt else "missed")])
             s[k + ".ratio"] = ratio
-        d = 100 * (s["symnet"]["test.acc"] - s["torch"]["test.acc"])
-        rows.append([m, "test accuracy after 1 epoch (%)", "%.2f" % (100 * s["symnet"]["test.acc"]),
-                     "%.2f" % (100 * s["torch"]["test.acc"]), "%+.2f pt" % d,
-                     "within 1 pt: %s" % ("yes" if abs(d) <= 1 else "no")])
+        d = round(100 * (s["symnet"]["test.acc"] - s["torch"]["test.acc"]), 2)
+        spread = {}
+        for fw in ("symnet", "torch"):
+            accs = [100 * r["test.acc"] for r in runs if r["model"] == m and r["framework"] == fw]
+            spread[fw] = "%.2f (%.1f-%.1f)" % (100 * s[fw]["test.acc"], min(accs), max(accs))
+        rows.append([m, "test accuracy after 1 epoch, % (min-max)", spread["symnet"], spread["torch"],
+                     "%+.2f pt" % d, "within 1 pt: %s" % ("yes" if abs(d) <= 1 else "no")])
         rows.append([m, "peak RSS, MB (VmHWM)", B.fmt(s["symnet"]["hwm.kb"] / 1024),
                      B.fmt(s["torch"]["hwm.kb"] / 1024),
                      "%.2fx" % (s["symnet"]["hwm.kb"] / s["torch"]["hwm.kb"]), ""])
@@ -97,7 +122,7 @@ def main():
         summary[m] = s
     print()
     print("Medians of %d alternating runs, %d threads each (symnet / PyTorch ratio: > 1 = symnet faster)"
-          % (o.reps, o.threads))
+          % (reps, threads))
     print("Training images: %s; test images: %s" % (n_train, n_test))
     print(B.table(rows, ["model", "measure", "symnet", "PyTorch", "ratio", "issue 5 target"]))
     print()
@@ -111,8 +136,7 @@ def main():
     print("symnet memory planner (mx.symbol.memory.plan)")
     print(B.table(prow, ["model", "pass", "planned MiB", "naive MiB", "planned/naive", "workspace MiB",
                          "in-place"]))
-    path = B.save(o.name, {"args": vars(o), "runs": runs, "summary": summary, "plan": plan})
-    print("\nsaved %s (log: results/%s.log)" % (path, o.name))
+    return summary
 
 
 if __name__ == "__main__":

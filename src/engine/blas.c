@@ -279,26 +279,6 @@ static int64_t sn_x_kcs(int64_t k) {
   return (k + nkb - 1) / nkb;
 }
 
-/* Rows [i0, i0 + mc) of op(A), k range [p0, p0 + kc), as slivers of MR
- * rows laid out [p][MR]; rows past mc are zero. */
-static void sn_x_pack_a(int ta, const float *a, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
-                        int64_t kc, int MR, float *ap) {
-  for (int64_t s = 0; s < mc; s += MR) {
-    float *dst = ap + s * kc;
-    for (int i = 0; i < MR; i++) {
-      if (s + i >= mc) {
-        for (int64_t p = 0; p < kc; p++) dst[p * MR + i] = 0.0f;
-      } else if (!ta) {
-        const float *src = a + (i0 + s + i) * lda + p0;
-        for (int64_t p = 0; p < kc; p++) dst[p * MR + i] = src[p];
-      } else {
-        const float *src = a + p0 * lda + i0 + s + i;
-        for (int64_t p = 0; p < kc; p++) dst[p * MR + i] = src[p * lda];
-      }
-    }
-  }
-}
-
 /* In-register transpose of 16 rows of 16 floats. */
 SN_X512 static inline void sn_x_transpose16(__m512 r[16]) {
   __m512 t[16];
@@ -323,6 +303,36 @@ SN_X512 static inline void sn_x_transpose16(__m512 r[16]) {
     r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xDD);
     r[4 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0x88);
     r[12 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0xDD);
+  }
+}
+
+/* Rows [i0, i0 + mc) of op(A), k range [p0, p0 + kc), as slivers of MR
+ * rows laid out [p][MR]; rows past mc are zero.  ap is 64-byte aligned. */
+SN_X512 static void sn_x_pack_a(int ta, const float *a, int64_t lda, int64_t i0, int64_t mc,
+                                int64_t p0, int64_t kc, int MR, float *ap) {
+  const __mmask16 mrm = sn_x_mask(MR);
+  for (int64_t s = 0; s < mc; s += MR) {
+    const int64_t rows = mc - s < MR ? mc - s : MR;
+    float *dst = ap + s * kc;
+    if (ta) {
+      /* op(A) row i, column p is a[p * lda + i]: MR contiguous floats per p */
+      const __mmask16 rm = sn_x_mask(rows);
+      const float *src = a + p0 * lda + i0 + s;
+      for (int64_t p = 0; p < kc; p++)
+        _mm512_mask_storeu_ps(dst + p * MR, mrm, _mm512_maskz_loadu_ps(rm, src + p * lda));
+    } else {
+      /* rows of A are contiguous along p: transpose 16 x 16 blocks */
+      const float *src = a + (i0 + s) * lda + p0;
+      for (int64_t p = 0; p < kc; p += 16) {
+        const int64_t cols = kc - p < 16 ? kc - p : 16;
+        const __mmask16 lm = sn_x_mask(cols);
+        __m512 r[16];
+        for (int i = 0; i < 16; i++)
+          r[i] = i < rows ? _mm512_maskz_loadu_ps(lm, src + i * lda + p) : _mm512_setzero_ps();
+        sn_x_transpose16(r);
+        for (int64_t q = 0; q < cols; q++) _mm512_mask_storeu_ps(dst + (p + q) * MR, mrm, r[q]);
+      }
+    }
   }
 }
 
@@ -412,7 +422,17 @@ static void sn_x_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float al
     SN_X_UNROLL for (int j = 0; j < NRD; j++) br[j] = b + (j < nr ? j : 0) * ldb;              \
     SN_X_UNROLL for (int i = 0; i < 4; i++) SN_X_UNROLL for (int j = 0; j < NRD; j++)          \
         acc[i][j] = _mm512_setzero_ps();                                                       \
-    for (int64_t p = 0; p < k; p += 16) {                                                      \
+    int64_t p = 0;                                                                             \
+    for (; p + 16 <= k; p += 16) {                                                             \
+      __m512 av[4];                                                                            \
+      SN_X_UNROLL for (int i = 0; i < 4; i++) av[i] = _mm512_loadu_ps(ar[i] + p);              \
+      SN_X_UNROLL for (int j = 0; j < NRD; j++) {                                              \
+        const __m512 bv = _mm512_loadu_ps(br[j] + p);                                          \
+        SN_X_UNROLL for (int i = 0; i < 4; i++) acc[i][j] =                                    \
+            _mm512_fmadd_ps(av[i], bv, acc[i][j]);                                             \
+      }                                                                                        \
+    }                                                                                          \
+    if (p < k) {                                                                               \
       const __mmask16 lm = sn_x_mask(k - p);                                                   \
       __m512 av[4];                                                                            \
       SN_X_UNROLL for (int i = 0; i < 4; i++) av[i] = _mm512_maskz_loadu_ps(lm, ar[i] + p);    \

@@ -719,13 +719,11 @@ static int sn_run_pass(sn_executor *ex, int from, int to, int pass, int is_train
     int rc = sn_run_steps(ex, from, to, pass, is_train);
     void *graph = NULL;
     int rc2 = gpu->graph_end(dev, &graph);
-    if (rc != SN_OK) {
+    if (rc != SN_OK || rc2 != SN_OK) {
+      /* Not capturable (a kernel needed to allocate or synchronise, and
+       * refused under capture): nothing ran, so run this pass eagerly and
+       * stop capturing. */
       if (graph) gpu->graph_free(graph);
-      return rc;
-    }
-    if (rc2 != SN_OK) {
-      /* Not capturable (a kernel synchronised or allocated): run eagerly
-       * from now on. */
       ex->graphs_ok = 0;
       sn_clear_error();
       return sn_run_steps(ex, from, to, pass, is_train);

@@ -203,8 +203,9 @@ inline int zero_tensor(const sn_call *c, cudaStream_t s, const sn_tensor *t) {
   }
 
 // Kernel launch on stream S: SNK_LAUNCH(grid, block, S, kernel<...>)(args).
-// (One macro for every launch, so that a test harness can run the kernels
-// on the host; see tools/cuda-check/README.)
+// (One macro for every launch, so that a test harness can redefine it and
+// run the kernels on the host, sequentially, with blocks of one thread in
+// x; block_reduce allows for that.)
 #ifndef SNK_LAUNCH
 #define SNK_LAUNCH(G, B, S, ...) __VA_ARGS__<<<(G), (B), 0, (S)>>>
 #endif

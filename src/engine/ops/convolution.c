@@ -375,6 +375,7 @@ typedef struct {
   int64_t nchunks;
   int64_t nslots;   /* weight-gradient slots; 1: no per-slot sums */
   size_t col_elems, tmp_elems; /* per thread */
+  size_t gemm_work; /* per thread: float32 GEMM packing space (floats) */
   size_t w_elems;   /* elements of the weight */
 } conv_plan;
 
@@ -441,6 +442,14 @@ static int conv_plan_make(const conv_param *cp, const sn_shape *img, const sn_sh
     pl->tmp_elems = nb > 1 ? b : 0;
   }
   pl->nchunks = (pl->N + pl->nb - 1) / pl->nb;
+  {
+    /* packing space of the largest GEMMs of a chunk (float32) */
+    const int64_t nc = pl->nb * pl->Sa;
+    size_t w = sn_gemm_f32_work(0, 0, pl->Mg, nc, pl->Kg), w2;
+    if ((w2 = sn_gemm_f32_work(0, 1, pl->Mg, pl->Kg, nc)) > w) w = w2;
+    if ((w2 = sn_gemm_f32_work(1, 0, pl->Kg, nc, pl->Mg)) > w) w = w2;
+    pl->gemm_work = w;
+  }
   int64_t S = pl->nchunks < SN_CONV_SLOTS ? pl->nchunks : SN_CONV_SLOTS;
   const double wbytes = (double)pl->w_elems * sizeof(double);
   if (S > 1 && (double)(S - 1) * wbytes > SN_CONV_PART_BUDGET)
@@ -462,12 +471,13 @@ static size_t round64(size_t b) { return (b + 63) & ~(size_t)63; }
  * computes a weight gradient). */
 static int conv_ws_parts(const conv_plan *pl, size_t es, int with_part, size_t *tbytes,
                          size_t *pbytes) {
-  size_t n, b;
+  size_t n, b, g;
   *tbytes = *pbytes = 0;
   if (sn_add_size(pl->col_elems, pl->tmp_elems, &n) != SN_OK ||
-      sn_mul_size(n, es, &b) != SN_OK || b > SIZE_MAX - 64)
+      sn_mul_size(n, es, &b) != SN_OK || b > SIZE_MAX - 128 ||
+      sn_mul_size(pl->gemm_work, sizeof(float), &g) != SN_OK || g > SIZE_MAX - 128 ||
+      sn_add_size(round64(b), round64(g), tbytes) != SN_OK)
     return SN_ERR_OVERFLOW;
-  *tbytes = round64(b);
   if (with_part && pl->nslots > 1) {
     if (sn_mul_size(pl->w_elems, (size_t)(pl->nslots - 1), &n) != SN_OK ||
         sn_mul_size(n, es, &b) != SN_OK || b > SIZE_MAX - 64)
@@ -521,13 +531,17 @@ static int deconv_workspace(const sn_params *p, const sn_shape *in, int nin,
 
 #define AT(ptr, i, es) ((void *)((char *)(ptr) + (size_t)(i) * (es)))
 
-/* par: split over the threads (sn_gemm_par); else one single-threaded GEMM. */
-static void gemm(sn_dtype dt, int par, int ta, int tb, int64_t m, int64_t n, int64_t k,
-                 const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
-                 int64_t ldc) {
-  if (dt == SN_F32)
-    (par ? sn_gemm_par_f32 : sn_gemm_f32)(ta, tb, m, n, k, 1.0f, (const float *)a, lda,
-                                          (const float *)b, ldb, (float)beta, (float *)c, ldc);
+/* par: split over the threads (sn_gemm_par); else one single-threaded GEMM
+ * (float32 packing in work, the calling thread's part of the workspace). */
+static void gemm(sn_dtype dt, int par, float *work, int ta, int tb, int64_t m, int64_t n,
+                 int64_t k, const void *a, int64_t lda, const void *b, int64_t ldb, double beta,
+                 void *c, int64_t ldc) {
+  if (dt == SN_F32 && par)
+    sn_gemm_par_f32(ta, tb, m, n, k, 1.0f, (const float *)a, lda, (const float *)b, ldb,
+                    (float)beta, (float *)c, ldc);
+  else if (dt == SN_F32)
+    sn_gemm_f32_w(ta, tb, m, n, k, 1.0f, (const float *)a, lda, (const float *)b, ldb,
+                  (float)beta, (float *)c, ldc, work);
   else
     (par ? sn_gemm_par_f64 : sn_gemm_f64)(ta, tb, m, n, k, 1.0, (const double *)a, lda,
                                           (const double *)b, ldb, beta, (double *)c, ldc);
@@ -731,12 +745,20 @@ typedef struct {
   void *dW, *out;
 } conv_job;
 
-typedef void (*conv_chunk_fn)(const conv_job *j, int64_t ch, void *colb, void *tmpb, int par,
+/* One thread's buffers. */
+typedef struct {
+  void *col, *tmp;
+  float *work; /* GEMM packing space (NULL: none) */
+} conv_tb;
+
+typedef void (*conv_chunk_fn)(const conv_job *j, int64_t ch, const conv_tb *tb, int par,
                               void *dWt, double beta);
 
 /* Pass A on chunk ch.  act is read before out is written (they may share tmp). */
-static void chunk_a(const conv_job *j, int64_t ch, void *colb, void *tmpb, int par, void *dWt,
+static void chunk_a(const conv_job *j, int64_t ch, const conv_tb *tb, int par, void *dWt,
                     double beta) {
+  void *colb = tb->col, *tmpb = tb->tmp;
+  float *wk = tb->work;
   const conv_plan *pl = j->pl;
   const sn_dtype dt = j->dt;
   const size_t es = j->es;
@@ -766,19 +788,19 @@ static void chunk_a(const conv_job *j, int64_t ch, void *colb, void *tmpb, int p
       lda = ncol;
     }
     for (int64_t gi = 0; gi < G; gi++)
-      gemm(dt, par, 0, 1, Mg, Kg, ncol, AT(a, gi * Mg * lda, es), lda,
+      gemm(dt, par, wk, 0, 1, Mg, Kg, ncol, AT(a, gi * Mg * lda, es), lda,
            AT(col, gi * Kg * ldcol, es), ldcol, beta, AT(dWt, gi * Mg * Kg, es), Kg);
   }
   if (j->out) {
     void *dst = AT(j->out, n0 * Ca * Sa, es);
     if (m == 1) {
       for (int64_t gi = 0; gi < G; gi++)
-        gemm(dt, par, 0, 0, Mg, ncol, Kg, AT(j->W, gi * Mg * Kg, es), Kg,
+        gemm(dt, par, wk, 0, 0, Mg, ncol, Kg, AT(j->W, gi * Mg * Kg, es), Kg,
              AT(col, gi * Kg * ldcol, es), ldcol, 0.0, AT(dst, gi * Mg * Sa, es), Sa);
       if (j->bias) add_bias(dt, dst, 1, Ca, Sa, j->bias, par);
     } else {
       for (int64_t gi = 0; gi < G; gi++)
-        gemm(dt, par, 0, 0, Mg, ncol, Kg, AT(j->W, gi * Mg * Kg, es), Kg,
+        gemm(dt, par, wk, 0, 0, Mg, ncol, Kg, AT(j->W, gi * Mg * Kg, es), Kg,
              AT(col, gi * Kg * ldcol, es), ldcol, 0.0, AT(tmpb, gi * Mg * ncol, es), ncol);
       scatter(dt, tmpb, m, Ca, Sa, j->bias, dst, par);
     }
@@ -786,8 +808,10 @@ static void chunk_a(const conv_job *j, int64_t ch, void *colb, void *tmpb, int p
 }
 
 /* Pass B on chunk ch. */
-static void chunk_b(const conv_job *j, int64_t ch, void *colb, void *tmpb, int par, void *dWt,
+static void chunk_b(const conv_job *j, int64_t ch, const conv_tb *tb, int par, void *dWt,
                     double beta) {
+  void *colb = tb->col, *tmpb = tb->tmp;
+  float *wk = tb->work;
   const conv_plan *pl = j->pl;
   const sn_dtype dt = j->dt;
   const size_t es = j->es;
@@ -817,7 +841,7 @@ static void chunk_b(const conv_job *j, int64_t ch, void *colb, void *tmpb, int p
       ldcol = ncol;
     }
     for (int64_t gi = 0; gi < G; gi++)
-      gemm(dt, par, 0, 1, Mg, Kg, ncol, AT(a, gi * Mg * lda, es), lda,
+      gemm(dt, par, wk, 0, 1, Mg, Kg, ncol, AT(a, gi * Mg * lda, es), lda,
            AT(col, gi * Kg * ldcol, es), ldcol, beta, AT(dWt, gi * Mg * Kg, es), Kg);
   }
   if (j->out) {
@@ -831,16 +855,23 @@ static void chunk_b(const conv_job *j, int64_t ch, void *colb, void *tmpb, int p
       ldcol = ncol;
     }
     for (int64_t gi = 0; gi < G; gi++)
-      gemm(dt, par, 1, 0, Kg, ncol, Mg, AT(j->W, gi * Mg * Kg, es), Kg,
+      gemm(dt, par, wk, 1, 0, Kg, ncol, Mg, AT(j->W, gi * Mg * Kg, es), Kg,
            AT(a, gi * Mg * lda, es), lda, 0.0, AT(col, gi * Kg * ldcol, es), ldcol);
     if (!pl->direct)
       col2im(dt, &pl->g, colb, ncol, m, AT(j->out, n0 * Ci * Si, es), Ci * Si, par);
   }
 }
 
-/* Thread t's buffers (NULL when the plan needs none). */
-static char *thread_buf(const conv_bufs *b, int t) {
-  return b->thr && b->tstride ? b->thr + (size_t)t * b->tstride : NULL;
+/* Thread t's buffers (NULL parts when the plan needs none). */
+static conv_tb thread_buf(const conv_job *j, const conv_bufs *b, int t) {
+  conv_tb r = {NULL, NULL, NULL};
+  if (!b->thr || !b->tstride) return r;
+  char *base = b->thr + (size_t)t * b->tstride;
+  const size_t cb = j->pl->col_elems * j->es, tb = j->pl->tmp_elems * j->es;
+  r.col = base;
+  r.tmp = base + cb;
+  if (j->pl->gemm_work) r.work = (float *)(base + round64(cb + tb));
+  return r;
 }
 
 /* Elements per block of the slot reduction. */
@@ -851,7 +882,6 @@ static void run_chunks(const conv_job *j, conv_chunk_fn fn, const conv_bufs *b) 
   const conv_plan *pl = j->pl;
   const size_t es = j->es;
   const int64_t nch = pl->nchunks;
-  const size_t colbytes = pl->col_elems * es;
   if (nch == 0) {
     if (j->dW) memset(j->dW, 0, pl->w_elems * es);
     return;
@@ -865,13 +895,13 @@ static void run_chunks(const conv_job *j, conv_chunk_fn fn, const conv_bufs *b) 
     sn_blas_single();
     SN_OMP(parallel num_threads(nt))
     {
-      char *tb = thread_buf(b, sn_thread_id());
+      const conv_tb tb = thread_buf(j, b, sn_thread_id());
       SN_OMP(for schedule(dynamic, 1))
       for (int64_t s = 0; s < S; s++) {
         const int64_t c0 = nch * s / S, c1 = nch * (s + 1) / S;
         void *dWt = s == 0 ? j->dW : (void *)(b->part + (size_t)(s - 1) * pl->w_elems * es);
         for (int64_t ch = c0; ch < c1; ch++)
-          fn(j, ch, tb, tb ? tb + colbytes : NULL, 0, dWt, ch == c0 ? 0.0 : 1.0);
+          fn(j, ch, &tb, 0, dWt, ch == c0 ? 0.0 : 1.0);
       }
       /* slot sums in slot order */
       SN_OMP(for schedule(static))
@@ -888,16 +918,15 @@ static void run_chunks(const conv_job *j, conv_chunk_fn fn, const conv_bufs *b) 
     sn_blas_single();
     SN_OMP(parallel num_threads(nt))
     {
-      char *tb = thread_buf(b, sn_thread_id());
+      const conv_tb tb = thread_buf(j, b, sn_thread_id());
       SN_OMP(for schedule(dynamic, 1))
-      for (int64_t ch = 0; ch < nch; ch++) fn(j, ch, tb, tb ? tb + colbytes : NULL, 0, NULL, 0.0);
+      for (int64_t ch = 0; ch < nch; ch++) fn(j, ch, &tb, 0, NULL, 0.0);
     }
     return;
   }
   /* one chunk after another, the threads inside each step */
-  char *tb = thread_buf(b, 0);
-  for (int64_t ch = 0; ch < nch; ch++)
-    fn(j, ch, tb, tb ? tb + colbytes : NULL, 1, j->dW, ch == 0 ? 0.0 : 1.0);
+  const conv_tb tb = thread_buf(j, b, 0);
+  for (int64_t ch = 0; ch < nch; ch++) fn(j, ch, &tb, 1, j->dW, ch == 0 ? 0.0 : 1.0);
 }
 
 /* ---- kernels ---- */

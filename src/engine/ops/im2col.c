@@ -98,7 +98,7 @@ SN_DEFINE_ROWOPS(float, f32)
 SN_DEFINE_ROWOPS(double, f64)
 
 #define SN_DEFINE_IM2COL(T, SFX)                                                               \
-  static void im2col_range_##SFX(const sn_im2col_geom *g, const tap_ranges *rgp, const T *img, \
+  SN_VEC_CLONES static void im2col_range_##SFX(const sn_im2col_geom *g, const tap_ranges *rgp, const T *img, \
                                  int64_t img_stride, T *col, int64_t ldcol, int64_t jc0,      \
                                  int64_t jc1) {                                               \
     const int64_t C = g->C, IH = g->in[1], IW = g->in[2];                                      \
@@ -149,7 +149,7 @@ SN_DEFINE_ROWOPS(double, f64)
     }                                                                                          \
   }                                                                                            \
                                                                                                \
-  static void col2im_range_##SFX(const sn_im2col_geom *g, const tap_ranges *rgp, const T *col, \
+  SN_VEC_CLONES static void col2im_range_##SFX(const sn_im2col_geom *g, const tap_ranges *rgp, const T *col, \
                                  int64_t ldcol, T *img, int64_t img_stride, int64_t jc0,      \
                                  int64_t jc1) {                                               \
     const int64_t C = g->C, IH = g->in[1], IW = g->in[2];                                      \
