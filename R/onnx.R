@@ -709,7 +709,7 @@ mx.internal.onnx.h.pool <- function(type) function(ctx) {
   base <- list(kernel = mx.internal.onnx.tuple(k), pool_type = type, stride = mx.internal.onnx.tuple(s))
   if (type == "avg") base$count_include_pad <- cip
   pool <- function(data, pad, conv, suffix = NULL, ptype = type)
-    mx.internal.onnx.op(ctx, "Pooling", list(data), c(modifyList(base, list(pool_type = ptype)),
+    mx.internal.onnx.op(ctx, "Pooling", list(data), c(utils::modifyList(base, list(pool_type = ptype)),
                          list(pad = mx.internal.onnx.tuple(pad), pooling_convention = conv)), suffix)
   xs <- mx.internal.onnx.shp(ctx, 1)
   if (is.null(xs)) {

@@ -9,4 +9,5 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 dir=/tmp/symnet-dev/$name
 mkdir -p "$dir/lib" "$dir/pkg"
 rsync -a --delete --exclude .git --exclude '*.o' --exclude '*.so' "$top/" "$dir/pkg/"
+find "$dir/pkg/src" -name "*.o" -delete  # rsync keeps mtimes: never trust old objects
 MAKEFLAGS="-j2" R CMD INSTALL --no-test-load -l "$dir/lib" "$dir/pkg"
