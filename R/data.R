@@ -38,7 +38,7 @@
 #'   (each optionally gzipped, with a \code{.gz} suffix; \code{test-} may
 #'   stand for \code{t10k-}).
 #' @return A list with \code{train.x} (numeric array, dim
-#'   \code{c(28, 28, 1, 8000)}, pixels scaled to [0, 1]), \code{train.y}
+#'   \code{c(28, 28, 1, 8000)}, pixels scaled to \code{[0, 1]}), \code{train.y}
 #'   (integer labels 0 to 9), \code{test.x} (dim \code{c(28, 28, 1, 2000)})
 #'   and \code{test.y}.
 #' @seealso \code{\link{mx.data.fashion.mnist}}
@@ -94,7 +94,7 @@ mx.data.mnist <- function(dir = NULL) {
 #' @param n Read only the first \code{n} images and labels of the subset
 #'   (\code{NULL}: all of them).
 #' @return A list with \code{x}, a numeric array of dim
-#'   \code{c(28, 28, 1, n)} with pixels scaled to [0, 1], and \code{y}, the
+#'   \code{c(28, 28, 1, n)} with pixels scaled to \code{[0, 1]}, and \code{y}, the
 #'   integer labels 0 to 9 (names in \code{mx.data.fashion.mnist.labels()}).
 #' @seealso \code{\link{mx.data.mnist}}
 #' @examples

@@ -28,6 +28,9 @@ mx.internal.nd.name <- function(op) {
 
 mx.internal.doc.escape <- function(x) {
   x <- gsub("\\", "\\\\", x, fixed = TRUE)
+  # roxygen reads markdown: brackets would become links
+  x <- gsub("[", "\\[", x, fixed = TRUE)
+  x <- gsub("]", "\\]", x, fixed = TRUE)
   x <- gsub("%", "\\%", x, fixed = TRUE)
   x <- gsub("{", "\\{", x, fixed = TRUE)
   gsub("}", "\\}", x, fixed = TRUE)

@@ -1614,7 +1614,7 @@
 
 #' Embedding (imperative)
 #'
-#' Maps integer indices to vector representations: output[..., :] = weight[data[...], :], with shape data.shape + (output_dim,). The weight has shape (input_dim, output_dim) and is inferred from the parameters. Indices are rounded and clipped to [0, input_dim). The weight gradient is scatter-added; the indices get none.
+#' Maps integer indices to vector representations: `output[..., :] = weight[data[...], :]`, with shape data.shape + (output_dim,). The weight has shape (input_dim, output_dim) and is inferred from the parameters. Indices are rounded and clipped to `[0, input_dim)`. The weight gradient is scatter-added; the indices get none.
 #'
 #' @param data NDArray input 'data'.
 #' @param weight NDArray input 'weight'.
@@ -3868,7 +3868,7 @@
 
 #' Embedding (symbolic)
 #'
-#' Maps integer indices to vector representations: output[..., :] = weight[data[...], :], with shape data.shape + (output_dim,). The weight has shape (input_dim, output_dim) and is inferred from the parameters. Indices are rounded and clipped to [0, input_dim). The weight gradient is scatter-added; the indices get none.
+#' Maps integer indices to vector representations: `output[..., :] = weight[data[...], :]`, with shape data.shape + (output_dim,). The weight has shape (input_dim, output_dim) and is inferred from the parameters. Indices are rounded and clipped to `[0, input_dim)`. The weight gradient is scatter-added; the indices get none.
 #'
 #' @param data MXSymbol input 'data' (a variable named <name>_data is made when absent).
 #' @param weight MXSymbol input 'weight' (a variable named <name>_weight is made when absent).
