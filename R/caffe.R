@@ -390,7 +390,8 @@ mx.internal.caffe.param <- function(st, name, blob, dims, aux = FALSE) {
     arr <- if (length(dims) == 1) array(blob$values, dims) else array(blob$values, rev(dims))
     if (aux) st$aux[[name]] <- arr else st$arg[[name]] <- arr
   }
-  mx.symbol.Variable(name)
+  if (is.null(dims)) return(mx.symbol.Variable(name))
+  mx.symbol.Variable(name, attr = list("__shape__" = mx.internal.onnx.tuple(dims)))
 }
 
 mx.internal.caffe.shape <- function(st, sym) {
@@ -409,7 +410,7 @@ mx.internal.caffe.shape <- function(st, sym) {
 # Kernel/stride/pad of Convolution and Pooling in C order: from the _h/_w
 # fields when given, else from the repeated field (one value for every
 # spatial dim, or one per dim).
-mx.internal.caffe.hw <- function(p, key, hkey, wkey, default, nsp = 2, what = key) {
+mx.internal.caffe.hw <- function(p, key, hkey, wkey, default, nsp = 2) {
   h <- mx.internal.pt.num(p, hkey)
   w <- mx.internal.pt.num(p, wkey)
   if (!is.null(h) || !is.null(w)) return(c(if (is.null(h)) default else h, if (is.null(w)) default else w))
@@ -587,7 +588,7 @@ mx.internal.caffe.layer <- function(st, l, nxt, add.input) {
       mm <- mx.internal.caffe.param(st, paste0(nm, "_moving_mean"), mean, C, aux = TRUE)
       mv <- mx.internal.caffe.param(st, paste0(nm, "_moving_var"), var, C, aux = TRUE)
       y <- op("BatchNorm", list(data = x, gamma = g, beta = b, moving_mean = mm, moving_var = mv),
-              list(eps = num(eps), fix_gamma = FALSE, use_global_stats = TRUE))
+              list(eps = num(eps), fix_gamma = FALSE))
       if (fused) {
         st$blobs[[nxt$top[[1]]]] <- y
         st$produced <- c(st$produced, l$top[[1]], nxt$top[[1]])

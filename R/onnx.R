@@ -238,6 +238,7 @@ mx.internal.onnx.bcast <- function(a, b, f) {
   dout <- pmax(da, db)
   if (any(da == 0 | db == 0)) dout[da == 0 | db == 0] <- 0
   n <- prod(dout)
+  if (n > 2^28) return(NULL)
   idx <- function(d) {
     if (n == 0) return(integer(0))
     # C-order linear index of each output element in the input
@@ -281,7 +282,9 @@ mx.internal.onnx.bcast <- function(a, b, f) {
 #' Identity and Constant.  Shape inputs (Reshape's shape, Pad's pads) must
 #' be constants (initializers, Constant nodes, or given in `constants`).
 #' Anything else gives an error naming the node, its operator and the
-#' problem.
+#' problem.  Computation is in floating point: integer-typed inputs are
+#' accepted with a warning (integer division and overflow are not
+#' reproduced).
 #'
 #' @param file An `.onnx` file.
 #' @param constants Optional named list of values (R arrays or vectors) for
@@ -344,6 +347,8 @@ mx.internal.onnx.import.graph <- function(g, opset, constants) {
     }
   }
   # Data inputs.
+  for (vi in g$input)
+    if (is.null(vi$name) || !nzchar(vi$name)) stop("mx.onnx.import: a graph input has no name", call. = FALSE)
   real.inputs <- Filter(function(vi) !exists(vi$name, envir = st$vals, inherits = FALSE), g$input)
   onnx.names <- vapply(real.inputs, function(vi) vi$name, "")
   sym.names <- if (length(real.inputs) == 1) "data" else onnx.names
@@ -352,9 +357,13 @@ mx.internal.onnx.import.graph <- function(g, opset, constants) {
     tt <- vi$type$tensor_type
     if (is.null(tt)) stop("mx.onnx.import: input '", vi$name, "' is not a tensor", call. = FALSE)
     et <- if (is.null(tt$elem_type)) 1L else tt$elem_type
-    if (!et %in% c(1L, 10L, 11L))
+    if (!et %in% mx.internal.onnx.dtypes$code)
       stop("mx.onnx.import: input '", vi$name, "' has type ", mx.internal.onnx.dtype.name(et),
-           "; only floating-point data inputs are supported", call. = FALSE)
+           "; only numeric data inputs are supported", call. = FALSE)
+    if (!et %in% c(1L, 10L, 11L, 16L))
+      warning("mx.onnx.import: input '", vi$name, "' has type ", mx.internal.onnx.dtype.name(et),
+              "; symnet computes it in floating point (integer division and overflow are not reproduced)",
+              call. = FALSE)
     shape <- NULL
     if (!is.null(tt$shape)) {
       shape <- vapply(tt$shape$dim, function(d) if (!is.null(d$dim_value) && d$dim_value > 0) d$dim_value else NA_real_, 0)
@@ -370,7 +379,7 @@ mx.internal.onnx.import.graph <- function(g, opset, constants) {
   for (i in seq_along(g$node)) mx.internal.onnx.node(st, g$node[[i]], i)
 
   outs <- lapply(g$output, function(vo) {
-    v <- mx.internal.onnx.val(st, vo$name, NULL)
+    if (is.null(vo$name) || !nzchar(vo$name)) stop("mx.onnx.import: a graph output has no name", call. = FALSE)
     mx.internal.onnx.sym(st, vo$name, NULL)
   })
   if (!length(outs)) stop("mx.onnx.import: the graph has no outputs", call. = FALSE)
@@ -424,7 +433,9 @@ mx.internal.onnx.sym <- function(st, name, node, aux = FALSE) {
   nm <- mx.internal.onnx.unique(st, name)
   arr <- if (length(dims) == 1) array(t$values, dim = dims) else array(t$values, dim = rev(dims))
   if (aux) st$aux[[nm]] <- arr else st$arg[[nm]] <- arr
-  v$sym <- mx.symbol.Variable(nm)
+  # the shape hint lets shape inference (and predict) work from the data shape
+  # alone, also where an op cannot infer it (e.g. the rhs of broadcast_add)
+  v$sym <- mx.symbol.Variable(nm, attr = list("__shape__" = mx.internal.onnx.tuple(dims)))
   v$shape <- dims
   assign(name, v, envir = st$vals)
   v$sym
@@ -435,7 +446,9 @@ mx.internal.onnx.new.const <- function(st, name, dims, values) {
   nm <- mx.internal.onnx.unique(st, name)
   st$arg[[nm]] <- array(values, dim = if (length(dims) <= 1) max(1, prod(dims)) else rev(dims))
   key <- paste0("\001", nm)
-  assign(key, list(sym = mx.symbol.Variable(nm), shape = if (length(dims)) dims else 1), envir = st$vals)
+  d <- if (length(dims)) dims else 1
+  assign(key, list(sym = mx.symbol.Variable(nm, attr = list("__shape__" = mx.internal.onnx.tuple(d))), shape = d),
+         envir = st$vals)
   get(key, envir = st$vals)$sym
 }
 
@@ -763,8 +776,7 @@ mx.internal.onnx.h.batchnorm <- function(ctx) {
   out <- mx.internal.onnx.op(ctx, "BatchNorm",
     list(data = mx.internal.onnx.S(ctx, 1), gamma = mx.internal.onnx.S(ctx, 2), beta = mx.internal.onnx.S(ctx, 3),
          moving_mean = mx.internal.onnx.S(ctx, 4, aux = TRUE), moving_var = mx.internal.onnx.S(ctx, 5, aux = TRUE)),
-    list(eps = mx.internal.onnx.num(eps), momentum = mx.internal.onnx.num(mom), fix_gamma = FALSE,
-         use_global_stats = TRUE))
+    list(eps = mx.internal.onnx.num(eps), momentum = mx.internal.onnx.num(mom), fix_gamma = FALSE))
   mx.internal.onnx.out(ctx, out)
 }
 
@@ -1050,8 +1062,11 @@ mx.internal.onnx.h.dropout <- function(ctx) {
   if (!is.null(c)) return(mx.internal.onnx.out(ctx, const = c))
   r <- mx.internal.onnx.C(ctx, 2)
   p <- if (!is.null(r)) r$values[[1]] else mx.internal.onnx.a(ctx, "ratio", 0.5)
-  mx.internal.onnx.out(ctx, mx.internal.onnx.op(ctx, "Dropout", list(mx.internal.onnx.S(ctx, 1)),
-                                                list(p = mx.internal.onnx.num(p))))
+  x <- mx.internal.onnx.S(ctx, 1)
+  mx.internal.onnx.out(ctx, mx.internal.onnx.op(ctx, "Dropout", list(x), list(p = mx.internal.onnx.num(p))))
+  # the mask of an inference-mode dropout keeps everything
+  if (length(ctx$node$output) > 1 && nzchar(ctx$node$output[[2]]))
+    mx.internal.onnx.set(ctx$st, ctx$node$output[[2]], mx.internal.onnx.op(ctx, "ones_like", list(x), list(), "mask"))
 }
 
 mx.internal.onnx.h.softmax <- function(op) function(ctx) {
@@ -1068,6 +1083,8 @@ mx.internal.onnx.h.softmax <- function(op) function(ctx) {
   if (axis < 0) axis <- axis + r
   if (axis == r - 1) return(mx.internal.onnx.out(ctx, mx.internal.onnx.op(ctx, op, list(x), list(axis = -1))))
   # opset < 13: softmax of the input coerced to 2-D at axis
+  if (axis == 0 && ctx$st$symbolic)
+    mx.internal.onnx.fail(ctx$node, "axis 0 before opset 13 on a model with a dynamic batch is not supported")
   x2 <- mx.internal.onnx.op(ctx, "Reshape", list(x), list(shape = mx.internal.onnx.tuple(
     if (axis == 0) c(1, -1) else c(-1, prod(s[-seq_len(axis)])))), "2d")
   y <- mx.internal.onnx.op(ctx, op, list(x2), list(axis = -1), "sm")
@@ -1170,6 +1187,7 @@ mx.internal.onnx.h.constantofshape <- function(ctx) {
   shape <- mx.internal.onnx.const.ints(ctx, 1, "the shape")
   v <- mx.internal.onnx.a(ctx, "value", list(values = 0, dtype = 1L))
   if (length(v$values) != 1) mx.internal.onnx.fail(ctx$node, "value must have one element")
+  if (any(shape < 0) || prod(shape) > 2^31) mx.internal.onnx.fail(ctx$node, "invalid or too large shape")
   mx.internal.onnx.out(ctx, const = list(dims = shape, values = rep(v$values, prod(shape)), dtype = v$dtype))
 }
 
@@ -1254,6 +1272,10 @@ mx.internal.onnx.h.slice <- function(ctx) {
   y <- mx.internal.onnx.S(ctx, 1)
   for (k in seq_along(axes)) {
     n <- s[[axes[[k]] + 1]]
+    if (axes[[k]] == 0 && ctx$st$symbolic) {
+      if (starts[[k]] == 0 && ends[[k]] >= 2^31 - 1) next
+      mx.internal.onnx.fail(ctx$node, "slicing the batch axis of a model with a dynamic batch is not supported")
+    }
     ix <- mx.internal.onnx.slice.idx(n, starts[[k]], ends[[k]], 1)
     if (!length(ix)) mx.internal.onnx.fail(ctx$node, "the slice is empty")
     if (ix[[1]] == 0 && length(ix) == n) next
@@ -1295,7 +1317,11 @@ mx.internal.onnx.h.squeeze <- function(ctx) {
   c <- mx.internal.onnx.C(ctx, 1)
   s <- if (is.null(c)) mx.internal.onnx.shp(ctx, 1) else c$dims
   if (is.null(s)) mx.internal.onnx.fail(ctx$node, "the input's shape is unknown")
-  if (is.null(axes)) axes <- which(s == 1) - 1
+  if (is.null(axes)) {
+    if (is.null(c) && ctx$st$symbolic)
+      mx.internal.onnx.fail(ctx$node, "Squeeze without axes on a model with a dynamic batch is ambiguous")
+    axes <- which(s == 1) - 1
+  }
   axes <- ifelse(axes < 0, axes + length(s), axes)
   if (any(s[axes + 1] != 1)) mx.internal.onnx.fail(ctx$node, "cannot squeeze an axis whose size is not 1")
   if (!is.null(c)) {
@@ -1314,6 +1340,8 @@ mx.internal.onnx.h.gather <- function(ctx) {
   if (is.null(d)) {
     s <- mx.internal.onnx.need.shape(ctx, 1, "Gather needs it")
     if (axis < 0) axis <- axis + length(s)
+    if (axis == 0 && ctx$st$symbolic)
+      mx.internal.onnx.fail(ctx$node, "Gather on the batch axis of a model with a dynamic batch is not supported")
     n <- s[[axis + 1]]
     k <- ifelse(ix$values < 0, ix$values + n, ix$values)
     if (any(k < 0 | k >= n)) mx.internal.onnx.fail(ctx$node, "an index is out of range")
@@ -1403,7 +1431,7 @@ mx.internal.onnx.handlers <- local({
     Squeeze = h(mx.internal.onnx.h.squeeze, "axes"),
     Gather = h(mx.internal.onnx.h.gather, "axis"),
     Shape = h(mx.internal.onnx.h.shape, c("start", "end")),
-    Dropout = h(mx.internal.onnx.h.dropout, c("ratio", "seed", "is_test")),
+    Dropout = h(mx.internal.onnx.h.dropout, c("ratio", "seed", "is_test"), nout = 2),
     Softmax = h(mx.internal.onnx.h.softmax("softmax"), "axis"),
     LogSoftmax = h(mx.internal.onnx.h.softmax("log_softmax"), "axis"),
     Clip = h(mx.internal.onnx.h.clip, c("min", "max")),
@@ -1508,7 +1536,6 @@ mx.internal.onnx.export.graph <- function(model, shapes) {
   ex$inits <- list()
   ex$inited <- character()
   params <- c(model$arg.params, model$aux.params)
-  consumers.of.label <- character()
 
   cshape <- function(tensor) {
     s <- inf$out.shapes[[tensor]]
