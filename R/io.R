@@ -95,7 +95,7 @@ Rcpp_MXArrayDataIter <- setRefClass("Rcpp_MXArrayDataIter",
 Rcpp_MXNativeDataIter <- setRefClass("Rcpp_MXNativeDataIter", contains = "Rcpp_MXArrayDataIter")
 
 mx.io.internal.call <- function(what, handle) {
-  if (!is(handle, "externalptr")) {
+  if (typeof(handle) != "externalptr") {
     if (what == "drop") return(invisible(NULL))
     stop("this iterator has no native data behind it: an iterator class extending ",
          "Rcpp_MXArrayDataIter must define reset(), iter.next(), value() and num.pad() itself",
@@ -131,11 +131,19 @@ mx.io.internal.show <- function(x) {
 # makes.  Returns FALSE (doing nothing) for iterators without a native
 # handle, so callers fall back to value().
 mx.io.internal.value.into <- function(iter, data, label = NULL) {
-  if (!class(iter)[[1]] %in% c("Rcpp_MXArrayDataIter", "Rcpp_MXNativeDataIter")) return(FALSE)
-  h <- iter$handle
-  if (!is(h, "externalptr")) return(FALSE)
-  .Call(C_io_value_into, h, data, label)
+  if (!mx.io.internal.native(iter)) return(FALSE)
+  .Call(C_io_value_into, iter$handle, data, label)
   TRUE
+}
+
+# iter.next() of a built-in iterator, from its handle.
+mx.io.internal.next <- function(h) .Call(C_io_next, h)
+
+# TRUE for a built-in iterator with a native handle (not a custom iterator
+# that extends one and may override its methods).
+mx.io.internal.native <- function(iter) {
+  class(iter)[[1]] %in% c("Rcpp_MXArrayDataIter", "Rcpp_MXNativeDataIter") &&
+    typeof(iter$handle) == "externalptr"
 }
 
 mx.io.internal.have.zlib <- function() .Call(C_io_have_zlib)

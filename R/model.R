@@ -236,21 +236,30 @@ mx.internal.train.step <- function(tr, batch, feed) {
   invisible(NULL)
 }
 
+# How the training loop feeds a built-in iterator to a single executor:
+# each batch written straight into the executor's data and label arrays (no
+# intermediate arrays, no R code between the engine calls); NULL when the
+# loop must go through value() (custom iterators, several devices, other
+# inputs).  Decided once per fit.
+mx.internal.direct.feed <- function(tr, iter, feed) {
+  if (length(tr$execs) != 1 || length(feed) > 2 || !identical(unname(feed[[1]]), "data") ||
+      (length(feed) == 2 && !identical(unname(feed[[2]]), "label")) || !mx.io.internal.native(iter))
+    return(NULL)
+  ex <- tr$execs[[1]]
+  args <- ex$ref.arg.arrays
+  list(iter = iter$handle, exec = ex$handle, data = args[[names(feed)[[1]]]],
+       label = if (length(feed) == 2) args[[names(feed)[[2]]]] else NULL,
+       weights = args[tr$trained], grads = ex$ref.grad.arrays[tr$trained])
+}
+
 # One training batch from the iterator; returns the batch's label array.
-# Built-in iterators write the batch straight into the executor's data and
-# label arrays (no intermediate arrays); others go through value().
-mx.internal.train.batch <- function(tr, iter, feed, label.name) {
-  if (length(tr$execs) == 1 && length(feed) <= 2 && identical(unname(feed[[1]]), "data") &&
-      (length(feed) == 1 || identical(unname(feed[[2]]), "label"))) {
-    args <- tr$execs[[1]]$ref.arg.arrays
-    lab <- if (length(feed) == 2) args[[names(feed)[[2]]]] else NULL
-    if (mx.io.internal.value.into(iter, args[[names(feed)[[1]]]], lab)) {
-      ex <- tr$execs[[1]]
-      .Call(C_exec_forward, ex$handle, TRUE)
-      .Call(C_exec_backward, ex$handle, list())
-      tr$updater(ex$ref.arg.arrays[tr$trained], ex$ref.grad.arrays[tr$trained])
-      return(lab)
-    }
+mx.internal.train.batch <- function(tr, iter, feed, label.name, direct = NULL) {
+  if (!is.null(direct)) {
+    .Call(C_io_value_into, direct$iter, direct$data, direct$label)
+    .Call(C_exec_forward, direct$exec, TRUE)
+    .Call(C_exec_backward, direct$exec, list())
+    tr$updater(direct$weights, direct$grads)
+    return(direct$label)
   }
   batch <- iter$value()
   mx.internal.train.step(tr, batch, feed)
@@ -290,6 +299,7 @@ mx.internal.fit <- function(tr, train.iter, eval.iter, metric, begin.round, num.
   tr$skip <- c(input.names, output.names)
   label.name <- if (length(output.names)) feed[[output.names[[1]]]] else NULL
   in.feed <- feed[input.names]
+  direct <- mx.internal.direct.feed(tr, train.iter, feed)
   history <- data.frame(epoch = integer(), train = numeric(), eval = numeric(), seconds = numeric())
   metric.name <- NA_character_
   env$model <- mx.internal.snapshot(tr, history)
@@ -303,9 +313,12 @@ mx.internal.fit <- function(tr, train.iter, eval.iter, metric, begin.round, num.
     nbatch <- 0
     last.draw <- 0
     res <- tryCatch({
-      while (train.iter$iter.next()) {
+      # mx.io.internal.next is a closure, not a bare .Call: R acts on a
+      # pending interrupt when it applies a closure, here inside tryCatch
+      # (with only .Call()s in the loop, an interrupt halted the process).
+      while (if (is.null(direct)) train.iter$iter.next() else mx.io.internal.next(direct$iter)) {
         # A batch is applied whole or not at all: interrupts wait for it.
-        label <- suspendInterrupts(mx.internal.train.batch(tr, train.iter, feed, label.name))
+        label <- suspendInterrupts(mx.internal.train.batch(tr, train.iter, feed, label.name, direct))
         nbatch <- nbatch + 1
         if (!is.null(metric) && !is.null(label))
           state <- metric$update(label, tr$execs[[1]]$ref.outputs[[1]], state)
@@ -416,16 +429,22 @@ predict.MXFeedForwardModel <- function(object, X, ctx = NULL, array.batch.size =
   if (length(extra) && !allow.extra.params)
     stop("the model has parameters its symbol does not use: ", paste(extra, collapse = ", "),
          " (set allow.extra.params = TRUE)", call. = FALSE)
-  ex <- mx.simple.bind(model$symbol, ctx, grad.req = "null", data = dim(first$data))
-  mx.exec.update.arg.arrays(ex, model$arg.params[intersect(names(model$arg.params), args)], match.name = TRUE)
-  mx.exec.update.aux.arrays(ex, model$aux.params, match.name = TRUE)
   missing <- setdiff(args[!grepl("(data|label)$", args)], names(model$arg.params))
   if (length(missing)) stop("the model lacks parameters: ", paste(missing, collapse = ", "), call. = FALSE)
+  ex <- mx.internal.predict.executor(model$symbol, ctx, dim(first$data))
+  mx.exec.update.arg.arrays(ex, model$arg.params[intersect(names(model$arg.params), args)], match.name = TRUE)
+  mx.exec.update.aux.arrays(ex, model$aux.params, match.name = TRUE)
+  data <- ex$ref.arg.arrays$data
+  if (mx.io.internal.native(X)) {
+    # Built-in iterators: the whole loop runs in C, each batch written
+    # straight into the executor and each output straight into the result.
+    return(.Call(C_exec_predict, ex$handle, X$handle, data, 0L))
+  }
   outs <- list()
   X$reset()
   while (X$iter.next()) {
     b <- X$value()
-    .Call(C_nd_copy_into, ex$ref.arg.arrays$data, b$data)
+    .Call(C_nd_copy_into, data, b$data)
     .Call(C_exec_forward, ex$handle, FALSE)
     o <- as.array(ex$ref.outputs[[1]])
     pad <- X$num.pad()
@@ -437,6 +456,25 @@ predict.MXFeedForwardModel <- function(object, X, ctx = NULL, array.batch.size =
     outs[[length(outs) + 1]] <- o
   }
   mx.internal.bind.last(outs)
+}
+
+# The inference executor predict() uses: bound once and kept for the next
+# call with the same symbol, device and data shape (the parameters are
+# copied in on every call), so repeated predictions skip binding and
+# planning.  One executor is kept; options(symnet.predict.cache = FALSE)
+# binds afresh each time and keeps nothing.
+mx.internal.predict.cache <- new.env(parent = emptyenv())
+
+mx.internal.predict.executor <- function(symbol, ctx, shape) {
+  keep <- !isFALSE(getOption("symnet.predict.cache"))
+  e <- mx.internal.predict.cache$entry
+  if (keep && !is.null(e) && identical(e$symbol, symbol) && identical(e$ctx, ctx) &&
+      identical(e$shape, shape))
+    return(e$ex)
+  rm(list = ls(mx.internal.predict.cache), envir = mx.internal.predict.cache)
+  ex <- mx.simple.bind(symbol, ctx, grad.req = "null", data = shape)
+  if (keep) mx.internal.predict.cache$entry <- list(symbol = symbol, ctx = ctx, shape = shape, ex = ex)
+  ex
 }
 
 # Concatenates arrays along their last dim.

@@ -168,7 +168,35 @@ mx.internal.make.optimizer <- function(name, op, nstate, params, lr, lr_schedule
     weight
   }
 
-  structure(list(name = name, op = op, env = env, create.state = create.state, update = update),
+  # update() for several indices at once, in one engine call (the updater's
+  # fast path; inputs[[j]] is list(weight, grad, states...) of indices[j],
+  # outputs[[j]] list(weight)): the same counts, scheduler calls and values
+  # as calling update() for each index in turn, because num_update, which
+  # the scheduler reads, reaches its new value at the first index already.
+  update.multi <- function(indices, inputs, outputs) {
+    ic <- env$index.count
+    top <- max(indices)
+    if (top > length(ic)) ic[(length(ic) + 1L):top] <- 0L
+    ic[indices] <- ic[indices] + 1L
+    env$index.count <- ic
+    if (max(ic[indices]) > env$num_update) env$num_update <- max(ic[indices])
+    if (!is.null(lr)) {
+      if (!is.null(lr_scheduler)) for (i in indices) lr_scheduler(env)
+      cur <- env$lr
+      if (!identical(cur, cached.lr)) {
+        if (!is.numeric(cur) || length(cur) != 1 || !is.finite(cur))
+          stop("the learning rate must stay a finite number (lr_scheduler set lr to ",
+               format(cur), ")", call. = FALSE)
+        vals[[1]] <<- mx.internal.num.string(cur)
+        cached.lr <<- cur
+      }
+    }
+    .Call(C_nd_invoke_into_each, op, keys, vals, inputs, outputs)
+    invisible(NULL)
+  }
+
+  structure(list(name = name, op = op, env = env, create.state = create.state, update = update,
+                 update.multi = update.multi),
             class = "mx.optimizer")
 }
 
@@ -320,8 +348,32 @@ mx.opt.get.updater <- function(optimizer, weights, ctx = NULL) {
 
   states <- vector("list", n)
   made <- logical(n)
+  # The one-call path: for mx.opt.create's optimizers whose update() was
+  # not replaced, when every weight and gradient is an NDArray.  The
+  # argument lists for the engine are built once and reused while the
+  # trainer passes the same arrays (it does, every batch).
+  multi <- optimizer$update.multi
+  fused <- is.function(multi) && identical(environment(multi), environment(update))
+  last <- NULL
   function(weight, grad) {
+    if (fused && !is.null(last) && identical(weight, last$weight) && identical(grad, last$grad)) {
+      multi(last$indices, last$inputs, last$outputs)
+      return(weight)
+    }
     mx.internal.updater.check(weight, grad, n)
+    if (fused && all(vapply(weight, is.mx.ndarray, TRUE)) && all(vapply(grad, is.mx.ndarray, TRUE))) {
+      for (i in which(!made)) {
+        st <- optimizer$create.state(i, weight[[i]])
+        if (!is.null(st)) states[[i]] <<- st
+        made[[i]] <<- TRUE
+      }
+      last <<- list(weight = weight, grad = grad, indices = seq_len(n),
+                    inputs = .mapply(function(w, g, s) c(list(w, g), s), list(weight, grad, states), NULL),
+                    outputs = lapply(weight, list))
+      multi(last$indices, last$inputs, last$outputs)
+      return(weight)
+    }
+    last <<- NULL
     out <- vector("list", n)
     names(out) <- names(weight)
     for (i in seq_len(n)) {

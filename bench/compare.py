@@ -100,31 +100,40 @@ def report(runs, plan, models, reps, threads, n_train, n_test):
             s[fw]["load.start"] = [r["load.start"][0] for r in rs]
         for k, what in (("train.ips", "training images/s"), ("infer.ips", "inference images/s (batch 1000)")):
             ratio = s["symnet"][k] / s["torch"][k]
+            # PyTorch's speed varies from process to process on some machines
+            # (LeNet: bimodal, up to 3x); the target is judged against its
+            # best run, the stricter test.
+            best = max(r[k] for r in runs if r["model"] == m and r["framework"] == "torch")
+            rbest = s["symnet"][k] / best
             tgt = TARGETS[(m, k)]
             rows.append([m, what, B.fmt(s["symnet"][k]), B.fmt(s["torch"][k]), "%.2fx" % ratio,
-                         ">= %.1fx: %s" % (tgt, "met" if ratio >= tgt else "missed")])
+                         B.fmt(best), "%.2fx" % rbest,
+                         ">= %.1fx: %s" % (tgt, "met" if rbest >= tgt else "missed")])
             s[k + ".ratio"] = ratio
+            s[k + ".torch.best"] = best
+            s[k + ".ratio.best"] = rbest
         d = round(100 * (s["symnet"]["test.acc"] - s["torch"]["test.acc"]), 2)
         spread = {}
         for fw in ("symnet", "torch"):
             accs = [100 * r["test.acc"] for r in runs if r["model"] == m and r["framework"] == fw]
             spread[fw] = "%.2f (%.1f-%.1f)" % (100 * s[fw]["test.acc"], min(accs), max(accs))
         rows.append([m, "test accuracy after 1 epoch, % (min-max)", spread["symnet"], spread["torch"],
-                     "%+.2f pt" % d, "within 1 pt: %s" % ("yes" if abs(d) <= 1 else "no")])
+                     "%+.2f pt" % d, "", "", "within 1 pt: %s" % ("yes" if abs(d) <= 1 else "no")])
         rows.append([m, "peak RSS, MB (VmHWM)", B.fmt(s["symnet"]["hwm.kb"] / 1024),
                      B.fmt(s["torch"]["hwm.kb"] / 1024),
-                     "%.2fx" % (s["symnet"]["hwm.kb"] / s["torch"]["hwm.kb"]), ""])
+                     "%.2fx" % (s["symnet"]["hwm.kb"] / s["torch"]["hwm.kb"]), "", "", ""])
         rows.append([m, "RSS after loading the data, MB", B.fmt(s["symnet"]["rss.data.kb"] / 1024),
-                     B.fmt(s["torch"]["rss.data.kb"] / 1024), "", ""])
+                     B.fmt(s["torch"]["rss.data.kb"] / 1024), "", "", "", ""])
         rows.append([m, "peak RSS minus RSS after data, MB",
                      B.fmt((s["symnet"]["hwm.kb"] - s["symnet"]["rss.data.kb"]) / 1024),
-                     B.fmt((s["torch"]["hwm.kb"] - s["torch"]["rss.data.kb"]) / 1024), "", ""])
+                     B.fmt((s["torch"]["hwm.kb"] - s["torch"]["rss.data.kb"]) / 1024), "", "", "", ""])
         summary[m] = s
     print()
     print("Medians of %d alternating runs, %d threads each (symnet / PyTorch ratio: > 1 = symnet faster)"
           % (reps, threads))
     print("Training images: %s; test images: %s" % (n_train, n_test))
-    print(B.table(rows, ["model", "measure", "symnet", "PyTorch", "ratio", "issue 5 target"]))
+    print(B.table(rows, ["model", "measure", "symnet", "PyTorch", "ratio", "PyTorch best run",
+                         "ratio to best", "issue 5 target (vs best)"]))
     print()
     prow = []
     for m in models:

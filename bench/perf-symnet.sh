@@ -1,7 +1,9 @@
 #!/bin/sh
-# Where symnet's LeNet training time goes, by function: perf record (the
-# cpu-clock software event; this machine's VM has no hardware counters) over
-# one symnet training run, then a flat report by shared object and symbol.
+# Where symnet's training time goes, by function: perf record (the
+# cpu-clock software event; this machine's VM has no hardware counters)
+# attached to one symnet training run once the data are loaded (from the
+# worker's "training one epoch" message to the end of training and
+# inference), then a flat report by shared object and by symbol.
 #
 #   sh bench/perf-symnet.sh [model] [n.train] [tag]   (default: lenet 5000)
 #
@@ -16,19 +18,29 @@ tag=${3:-}
 : "${R_LIBS:=/tmp/symnet-dev/bench/lib}"
 export R_LIBS
 mkdir -p "$here/results"
-data=$(mktemp /tmp/symnet-perf.XXXXXX)
-perf record -q -e cpu-clock -F 999 -o "$data" -- \
-  Rscript "$here/symnet-worker.R" train model="$model" n.train="$n" n.test=1000 infer.secs=0 \
-  > "$here/results/perf-$model.result" 2>/dev/null
+tmp=$(mktemp -d /tmp/symnet-perf.XXXXXX)
+Rscript "$here/symnet-worker.R" train model="$model" n.train="$n" n.test=1000 infer.secs=1 \
+  > "$tmp/result" 2> "$tmp/err" &
+pid=$!
+# wait for the data to be loaded
+i=0
+while ! grep -q "training one epoch" "$tmp/err" 2>/dev/null; do
+  i=$((i + 1))
+  if [ $i -gt 600 ] || ! kill -0 $pid 2>/dev/null; then break; fi
+  sleep 0.1
+done
+perf record -q -e cpu-clock -F 999 -p $pid -o "$tmp/perf.data" > /dev/null 2>&1 || true
+wait $pid || true
 out="$here/results/perf-$model$tag.txt"
 {
-  echo "# perf record -e cpu-clock over: Rscript bench/symnet-worker.R train model=$model n.train=$n n.test=1000"
+  echo "# perf record -e cpu-clock -p <pid>, from the start of training to the end, of:"
+  echo "#   Rscript bench/symnet-worker.R train model=$model n.train=$n n.test=1000 infer.secs=1"
   echo "# SYMNET_NUM_THREADS=${SYMNET_NUM_THREADS:-unset} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset}; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-  grep '^RESULT' "$here/results/perf-$model.result" || true
+  grep '^RESULT' "$tmp/result" || true
   echo "## by shared object"
-  perf report -i "$data" --no-children --sort dso --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15
+  perf report -i "$tmp/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
   echo "## by symbol (top 40)"
-  perf report -i "$data" --no-children --sort dso,sym --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40
+  perf report -i "$tmp/perf.data" --no-children --sort dso,sym --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40
 } > "$out"
-rm -f "$data" "$here/results/perf-$model.result"
+rm -rf "$tmp"
 cat "$out"

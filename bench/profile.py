@@ -6,9 +6,11 @@ one-layer symbol with mx.simple.bind and times executor forward
 forward at batch 1000; PyTorch times the same module (autograd forward,
 forward + backward, no_grad forward).  Then the parts of one training step:
 the whole network's forward + backward in one executor, the optimizer
-update of all weights, and fetching one batch from the iterator and
-copying it in (PyTorch: indexing a shuffled tensor); and the whole
-network's inference forward at batch 1000.
+update of all weights, writing the next batch from the iterator into the
+executor's inputs (PyTorch: indexing a shuffled tensor), and one whole
+step of FeedForward.create's loop (symnet's internal
+mx.internal.train.batch; PyTorch: gather, zero_grad, forward, backward,
+step); and the whole network's inference forward at batch 1000.
 
 Medians over 5 blocks of calls, each block at least --block-secs long.
 
@@ -61,8 +63,11 @@ def main():
         trows = []
         for k, label in (("net.fwdbwd.ms", "whole net forward+backward, batch 100"),
                          ("update.ms", "optimizer update, all weights"),
-                         ("iter.copy.ms", "next batch from the iterator + copy in"),
+                         ("iter.copy.ms", "next batch from the iterator into the inputs"),
+                         ("train.step.ms", "one whole training step (iterator, fwd, bwd, update)"),
                          ("net.infer.ms", "whole net inference forward, batch 1000")):
+            if not all(k in r["total"] for r in sy + to):
+                continue
             a, b = tot(sy, k), tot(to, k)
             trows.append([label, "%.3f" % a, "%.3f" % b, "%.2f" % (b / a if a else float("nan"))])
         sum_layers = sum(lay(sy, n, "fwdbwd.ms") for n in names)

@@ -232,22 +232,43 @@ task.profile <- function(a) {
   update <- time.calls(function() upd(w, g), a$block.secs)
   n.it <- 20 * a$batch
   x <- array(stats::runif(784 * n.it), c(28, 28, 1, n.it))
-  it <- mx.io.arrayiter(x, floor(stats::runif(n.it) * 10), batch.size = a$batch, shuffle = TRUE)
+  y <- floor(stats::runif(n.it) * 10)
+  it <- mx.io.arrayiter(x, y, batch.size = a$batch, shuffle = TRUE)
   it$reset()
+  # The batch as FeedForward.create feeds it: written straight into the
+  # executor's inputs when the package can (mx.io.internal.value.into),
+  # else value() + copy.
+  into <- get0("mx.io.internal.value.into", asNamespace("symnet"))
   iter <- time.calls(function() {
     if (!it$iter.next()) { it$reset(); it$iter.next() }
-    b <- it$value()
-    .Call(symnet:::C_nd_copy_into, ex$ref.arg.arrays$data, b$data)
-    .Call(symnet:::C_nd_copy_into, ex$ref.arg.arrays$softmax_label, b$label)
+    if (is.null(into) || !into(it, ex$ref.arg.arrays$data, ex$ref.arg.arrays$softmax_label)) {
+      b <- it$value()
+      .Call(symnet:::C_nd_copy_into, ex$ref.arg.arrays$data, b$data)
+      .Call(symnet:::C_nd_copy_into, ex$ref.arg.arrays$softmax_label, b$label)
+    }
   }, a$block.secs)
+  # One whole step of FeedForward.create's loop (iterator, forward, backward,
+  # update), through the package's internal step function when it has one.
+  train.step <- tryCatch({
+    params <- mx.model.init.params(net, list(data = c(28, 28, 1, a$batch)), list(softmax_label = a$batch),
+                                   mx.init.Xavier(), mx.cpu())
+    tr <- symnet:::mx.internal.trainer(net, list(mx.cpu()), list(data = c(28, 28, 1, a$batch),
+                                       softmax_label = a$batch), "data", "softmax_label", NULL, params, opt)
+    feed <- c(data = "data", softmax_label = "label")
+    time.calls(function() {
+      if (!it$iter.next()) { it$reset(); it$iter.next() }
+      symnet:::mx.internal.train.batch(tr, it, feed, "label")
+    }, a$block.secs)
+  }, error = function(e) { say("train step not timed: %s", conditionMessage(e)); NA_real_ })
   exi <- mx.simple.bind(net, mx.cpu(), grad.req = "null", data = c(28, 28, 1, a$infer.batch),
                         softmax_label = a$infer.batch)
   rand.fill(exi, list())
   infer <- time.calls(function() .Call(symnet:::C_exec_forward, exi$handle, FALSE), a$block.secs)
   total <- list(net.fwdbwd.ms = 1e3 * step, update.ms = 1e3 * update, iter.copy.ms = 1e3 * iter,
+                train.step.ms = 1e3 * train.step,
                 net.infer.ms = 1e3 * infer)
-  say("net fwd+bwd %.3f ms, update %.3f ms, iterator+copy %.3f ms, net infer %.3f ms",
-      1e3 * step, 1e3 * update, 1e3 * iter, 1e3 * infer)
+  say("net fwd+bwd %.3f ms, update %.3f ms, iterator+copy %.3f ms, whole step %.3f ms, net infer %.3f ms",
+      1e3 * step, 1e3 * update, 1e3 * iter, 1e3 * train.step, 1e3 * infer)
   bench.emit(list(framework = "symnet", task = "profile", model = a$model, batch = a$batch,
                   infer.batch = a$infer.batch, layers = unname(rows), total = total,
                   load = bench.loadavg()))

@@ -16,7 +16,7 @@ static void sn_r_exec_finalize(SEXP x) {
   R_ClearExternalPtr(x);
 }
 
-static sn_executor *sn_r_exec(SEXP x) {
+sn_executor *sn_r_exec(SEXP x) {
   if (TYPEOF(x) != EXTPTRSXP || R_ExternalPtrTag(x) != Rf_install("MXExecutorHandle"))
     Rf_error("not an executor handle");
   sn_executor *e = R_ExternalPtrAddr(x);

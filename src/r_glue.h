@@ -36,5 +36,9 @@ SEXP sn_r_dim_from_shape(const sn_shape *s);
 /* Reads key/value character vectors into arrays valid while the SEXPs are. */
 int sn_r_kv(SEXP keys, SEXP vals, const char ***k, const char ***v);
 const char *sn_r_string(SEXP x, const char *what);
+/* The engine objects behind executor and iterator handles (R errors when
+ * the handle is not one or no longer valid). */
+struct sn_executor *sn_r_exec(SEXP x);
+struct sn_io_iter *sn_r_io(SEXP x);
 
 #endif

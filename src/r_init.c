@@ -55,6 +55,7 @@
   X(C_io_next, 1)          \
   X(C_io_value, 1)         \
   X(C_io_value_into, 3)    \
+  X(C_exec_predict, 4)     \
   X(C_io_num_pad, 1)       \
   X(C_io_drop, 1)          \
   X(C_io_info, 1)          \
@@ -62,7 +63,8 @@
   X(C_pb_decode, 3)        \
   X(C_pb_encode, 3)        \
   X(C_pb_unpack, 2)        \
-  X(C_nd_invoke_into, 5)
+  X(C_nd_invoke_into, 5)        \
+  X(C_nd_invoke_into_each, 5)
 
 #define ARGS0 void
 #define ARGS1 SEXP

@@ -313,3 +313,23 @@ SEXP C_nd_invoke_into(SEXP name, SEXP keys, SEXP vals, SEXP inputs, SEXP outputs
   SN_R_TRY(sn_invoke_into(op, &p, in, nin, out, nout));
   return R_NilValue;
 }
+
+/* Runs an op once per element of `inputs` (a list of input lists) into the
+ * matching element of `outputs`, with the parameters parsed once: an
+ * optimizer's update of every weight of a model in one call. */
+SEXP C_nd_invoke_into_each(SEXP name, SEXP keys, SEXP vals, SEXP inputs, SEXP outputs) {
+  const sn_op *op = sn_r_op(name);
+  const char **k, **v;
+  sn_params p;
+  sn_tensor *in[SN_MAX_IO], *out[SN_MAX_IO];
+  if (TYPEOF(inputs) != VECSXP || TYPEOF(outputs) != VECSXP || XLENGTH(inputs) != XLENGTH(outputs))
+    Rf_error("inputs and outputs must be lists of the same length");
+  int n = sn_r_kv(keys, vals, &k, &v);
+  SN_R_TRY(sn_params_parse(op, n, k, v, &p));
+  for (R_xlen_t i = 0; i < XLENGTH(inputs); i++) {
+    int nin = sn_r_tensor_list(VECTOR_ELT(inputs, i), in, SN_MAX_IO, 0, "inputs");
+    int nout = sn_r_tensor_list(VECTOR_ELT(outputs, i), out, SN_MAX_IO, 0, "outputs");
+    SN_R_TRY(sn_invoke_into(op, &p, in, nin, out, nout));
+  }
+  return R_NilValue;
+}

@@ -182,7 +182,8 @@ SN_DEFINE_GEMM_C(sn_gemm_c_f64, double)
  * not know (AMD Zen 4 / Zen 5), at half the width the hardware has.  Where
  * the CPU has AVX-512F and the BLAS is not known to use it, float32 GEMMs run
  * on the kernels below instead (SYMNET_GEMM=blas turns them off,
- * SYMNET_GEMM=avx512 forces them where the CPU allows).
+ * SYMNET_GEMM=avx512 forces them where the CPU allows; SN_NO_AVX512 at compile
+ * time leaves them out).
  *
  * Packed GEMM (GotoBLAS / BLIS scheme): op(B) is packed in blocks of
  * SN_X_KC x SN_X_NC as slivers of 32 columns, op(A) in blocks of SN_X_MC x
@@ -196,13 +197,9 @@ SN_DEFINE_GEMM_C(sn_gemm_c_f64, double)
  * convolutions over large images): both operands are read in place, 4 rows
  * of A x 4-6 rows of B of 16-wide partial dot products, summed per output at
  * the end of each k block of SN_X_DOT_KB. */
-#if defined(__x86_64__) && !defined(_WIN32) && !defined(SN_NO_AVX512_GEMM) && \
-    ((defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 7) ||         \
-     (defined(__clang__) && __clang_major__ >= 8))
-#define SN_HAVE_X512 1
+#if defined(SN_HAVE_X512)
 #include <immintrin.h>
 
-#define SN_X512 __attribute__((target("avx512f")))
 #define SN_X_NR 32
 #define SN_X_KC 256
 #define SN_X_MC 120 /* a multiple of every MR */
@@ -223,7 +220,8 @@ static inline __mmask16 sn_x_mask(int64_t w) {
 /* C[0..mr) x [0..nr) = alpha * acc + beta * C for an MR x 32 tile. */
 #define SN_X_DEFINE_KERNEL(MR)                                                                 \
   SN_X512 static void sn_x_kern_##MR(int64_t kc, const float *ap, const float *bp, float *c,  \
-                                     int64_t ldc, int mr, int nr, float alpha, float beta) {   \
+                                     int64_t ldc, int mr, int nr, float alpha, float beta,     \
+                                     const float *rb) {                                        \
     __m512 c0[MR], c1[MR];                                                                     \
     SN_X_UNROLL for (int i = 0; i < MR; i++) {                                                 \
       c0[i] = _mm512_setzero_ps();                                                             \
@@ -245,12 +243,29 @@ static inline __mmask16 sn_x_mask(int64_t w) {
       if (i < mr) {                                                                            \
         float *ci = c + i * ldc;                                                               \
         __m512 r0 = _mm512_mul_ps(va, c0[i]), r1 = _mm512_mul_ps(va, c1[i]);                   \
-        if (beta != 0.0f) {                                                                    \
-          r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, ci), r0);                         \
-          r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), r1);                    \
+        if (nr == SN_X_NR) { /* plain moves: masked ones are slow on some CPUs */              \
+          if (beta != 0.0f) {                                                                  \
+            r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), r0);                                 \
+            r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), r1);                            \
+          }                                                                                    \
+          if (rb) {                                                                            \
+            r0 = _mm512_add_ps(r0, _mm512_set1_ps(rb[i]));                                     \
+            r1 = _mm512_add_ps(r1, _mm512_set1_ps(rb[i]));                                     \
+          }                                                                                    \
+          _mm512_storeu_ps(ci, r0);                                                            \
+          _mm512_storeu_ps(ci + 16, r1);                                                       \
+        } else {                                                                               \
+          if (beta != 0.0f) {                                                                  \
+            r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, ci), r0);                       \
+            r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), r1);                  \
+          }                                                                                    \
+          if (rb) {                                                                            \
+            r0 = _mm512_add_ps(r0, _mm512_set1_ps(rb[i]));                                     \
+            r1 = _mm512_add_ps(r1, _mm512_set1_ps(rb[i]));                                     \
+          }                                                                                    \
+          _mm512_mask_storeu_ps(ci, m0, r0);                                                   \
+          _mm512_mask_storeu_ps(ci + 16, m1, r1);                                              \
         }                                                                                      \
-        _mm512_mask_storeu_ps(ci, m0, r0);                                                     \
-        _mm512_mask_storeu_ps(ci + 16, m1, r1);                                                \
       }                                                                                        \
     }                                                                                          \
   }
@@ -260,7 +275,7 @@ SN_X_DEFINE_KERNEL(10)
 SN_X_DEFINE_KERNEL(12)
 
 typedef void (*sn_x_kern)(int64_t, const float *, const float *, float *, int64_t, int, int,
-                          float, float);
+                          float, float, const float *);
 
 static int sn_x_mr(int64_t m) {
   int best = 12;
@@ -327,8 +342,12 @@ SN_X512 static void sn_x_pack_a(int ta, const float *a, int64_t lda, int64_t i0,
         const int64_t cols = kc - p < 16 ? kc - p : 16;
         const __mmask16 lm = sn_x_mask(cols);
         __m512 r[16];
-        for (int i = 0; i < 16; i++)
-          r[i] = i < rows ? _mm512_maskz_loadu_ps(lm, src + i * lda + p) : _mm512_setzero_ps();
+        if (cols == 16)
+          for (int i = 0; i < 16; i++)
+            r[i] = i < rows ? _mm512_loadu_ps(src + i * lda + p) : _mm512_setzero_ps();
+        else
+          for (int i = 0; i < 16; i++)
+            r[i] = i < rows ? _mm512_maskz_loadu_ps(lm, src + i * lda + p) : _mm512_setzero_ps();
         sn_x_transpose16(r);
         for (int64_t q = 0; q < cols; q++) _mm512_mask_storeu_ps(dst + (p + q) * MR, mrm, r[q]);
       }
@@ -347,9 +366,16 @@ SN_X512 static void sn_x_pack_b(int tb, const float *b, int64_t ldb, int64_t j0,
     if (!tb) {
       const __mmask16 m0 = sn_x_mask(w), m1 = sn_x_mask(w - 16);
       const float *src = b + p0 * ldb + j0 + s;
-      for (int64_t p = 0; p < kc; p++) {
-        _mm512_store_ps(dst + p * SN_X_NR, _mm512_maskz_loadu_ps(m0, src + p * ldb));
-        _mm512_store_ps(dst + p * SN_X_NR + 16, _mm512_maskz_loadu_ps(m1, src + p * ldb + 16));
+      if (w == SN_X_NR) {
+        for (int64_t p = 0; p < kc; p++) {
+          _mm512_store_ps(dst + p * SN_X_NR, _mm512_loadu_ps(src + p * ldb));
+          _mm512_store_ps(dst + p * SN_X_NR + 16, _mm512_loadu_ps(src + p * ldb + 16));
+        }
+      } else {
+        for (int64_t p = 0; p < kc; p++) {
+          _mm512_store_ps(dst + p * SN_X_NR, _mm512_maskz_loadu_ps(m0, src + p * ldb));
+          _mm512_store_ps(dst + p * SN_X_NR + 16, _mm512_maskz_loadu_ps(m1, src + p * ldb + 16));
+        }
       }
     } else {
       for (int h = 0; h < 2; h++) {
@@ -359,8 +385,12 @@ SN_X512 static void sn_x_pack_b(int tb, const float *b, int64_t ldb, int64_t j0,
           const int64_t cols = kc - p < 16 ? kc - p : 16;
           const __mmask16 lm = sn_x_mask(cols);
           __m512 r[16];
-          for (int j = 0; j < 16; j++)
-            r[j] = j < rows ? _mm512_maskz_loadu_ps(lm, src + j * ldb + p) : _mm512_setzero_ps();
+          if (cols == 16)
+            for (int j = 0; j < 16; j++)
+              r[j] = j < rows ? _mm512_loadu_ps(src + j * ldb + p) : _mm512_setzero_ps();
+          else
+            for (int j = 0; j < 16; j++)
+              r[j] = j < rows ? _mm512_maskz_loadu_ps(lm, src + j * ldb + p) : _mm512_setzero_ps();
           sn_x_transpose16(r);
           for (int64_t q = 0; q < cols; q++)
             _mm512_store_ps(dst + (p + q) * SN_X_NR + 16 * h, r[q]);
@@ -382,27 +412,37 @@ static size_t sn_x_work(int64_t m, int64_t n, int64_t k) {
 /* work: sn_x_work(m, n, k) floats, 64-byte aligned. */
 static void sn_x_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
                        const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
-                       float *c, int64_t ldc, float *work) {
+                       float *c, int64_t ldc, float *work, const float *apre,
+                       const float *rowbias) {
   const int MR = sn_x_mr(m);
   const sn_x_kern kern = MR == 12 ? sn_x_kern_12 : MR == 10 ? sn_x_kern_10 : sn_x_kern_8;
   const int64_t kcs = sn_x_kcs(k);
   const int64_t mcmax = m < SN_X_MC ? (m + MR - 1) / MR * MR : SN_X_MC;
+  const int64_t mpad = (m + MR - 1) / MR * MR;
   float *Ap = work, *Bp = work + ((size_t)(mcmax * kcs) + 15) / 16 * 16;
   for (int64_t jc = 0; jc < n; jc += SN_X_NC) {
     const int64_t nc = n - jc < SN_X_NC ? n - jc : SN_X_NC;
     for (int64_t pc = 0; pc < k; pc += kcs) {
       const int64_t kc = k - pc < kcs ? k - pc : kcs;
       const float bt = pc == 0 ? beta : 1.0f;
+      /* C + row bias after the last k block: the values of a GEMM then a bias add */
+      const float *rb = pc + kc >= k ? rowbias : NULL;
       sn_x_pack_b(tb, b, ldb, jc, nc, pc, kc, Bp);
       for (int64_t ic = 0; ic < m; ic += SN_X_MC) {
         const int64_t mc = m - ic < SN_X_MC ? m - ic : SN_X_MC;
-        sn_x_pack_a(ta, a, lda, ic, mc, pc, kc, MR, Ap);
+        const float *ap;
+        if (apre) {
+          ap = apre + pc * mpad + ic * kc; /* the layout of sn_gemm_f32_packa */
+        } else {
+          sn_x_pack_a(ta, a, lda, ic, mc, pc, kc, MR, Ap);
+          ap = Ap;
+        }
         for (int64_t jr = 0; jr < nc; jr += SN_X_NR) {
           const int nr = nc - jr < SN_X_NR ? (int)(nc - jr) : SN_X_NR;
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const int mr = mc - ir < MR ? (int)(mc - ir) : MR;
-            kern(kc, Ap + ir * kc, Bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
-                 alpha, bt);
+            kern(kc, ap + ir * kc, Bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
+                 alpha, bt, rb ? rb + ic + ir : NULL);
           }
         }
       }
@@ -481,6 +521,21 @@ static void sn_x_sdot_nt(int64_t m, int64_t n, int64_t k, float alpha, const flo
 
 /* ---- which float32 GEMM ---- */
 
+static int sn_avx512_state; /* 0 unknown, 1 yes, 2 no; accessed atomically */
+
+int sn_cpu_avx512(void) {
+  int s = __atomic_load_n(&sn_avx512_state, __ATOMIC_ACQUIRE);
+  if (s) return s == 1;
+  int yes = 0;
+#if defined(SN_HAVE_X512)
+  __builtin_cpu_init();
+  yes = __builtin_cpu_supports("avx512f") != 0;
+#endif
+  __atomic_store_n(&sn_avx512_state, yes ? 1 : 2, __ATOMIC_RELEASE);
+  return yes;
+}
+
+#if defined(SN_HAVE_X512)
 #if defined(SN_HAVE_OPENBLAS) && defined(SN_BLAS_CBLAS)
 char *openblas_get_corename(void);
 #define SN_BLAS_CORENAME() openblas_get_corename()
@@ -508,9 +563,7 @@ static int sn_x512_on(void) {
   int s = __atomic_load_n(&sn_x512_state, __ATOMIC_ACQUIRE);
   if (s) return s == 1;
   int on = 0;
-#if defined(SN_HAVE_X512)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) {
+  if (sn_cpu_avx512()) {
     const char *env = getenv("SYMNET_GEMM");
     if (env && sn_ieq(env, "blas")) {
       on = 0;
@@ -523,10 +576,10 @@ static int sn_x512_on(void) {
                       sn_ieq(core, "sapphirerapids")));
     }
   }
-#endif
   __atomic_store_n(&sn_x512_state, on ? 1 : 2, __ATOMIC_RELEASE);
   return on;
 }
+#endif /* SN_HAVE_X512 */
 
 /* ---- choosing BLAS or C ---- */
 
@@ -568,6 +621,98 @@ size_t sn_gemm_f32_work(int transa, int transb, int64_t m, int64_t n, int64_t k)
 #endif
 }
 
+/* ---- op(A) packed once, used by many GEMMs (convolution weights) ----
+ * Layout: for each k block (sn_x_kcs(k) long, the last one shorter) the
+ * rows as slivers of MR rows, [p][MR] each; block pc starts at pc * mpad. */
+size_t sn_gemm_f32_packa_size(int64_t m, int64_t k) {
+#if defined(SN_HAVE_X512)
+  if (m <= 0 || k <= 0 || !sn_x512_on()) return 0;
+  const int MR = sn_x_mr(m);
+  return (size_t)((m + MR - 1) / MR * MR) * (size_t)k + 16;
+#else
+  (void)m;
+  (void)k;
+  return 0;
+#endif
+}
+
+size_t sn_gemm_f32_pa_work(int64_t m, int64_t n, int64_t k) {
+#if defined(SN_HAVE_X512)
+  if (m <= 0 || n <= 0 || k <= 0 || !sn_x512_on()) return 0;
+  return sn_x_work(m, n, k);
+#else
+  (void)m;
+  (void)n;
+  (void)k;
+  return 0;
+#endif
+}
+
+void sn_gemm_f32_packa(int transa, int64_t m, int64_t k, const float *a, int64_t lda, float *ap) {
+#if defined(SN_HAVE_X512)
+  const int MR = sn_x_mr(m);
+  const int64_t kcs = sn_x_kcs(k), mpad = (m + MR - 1) / MR * MR;
+  for (int64_t pc = 0; pc < k; pc += kcs) {
+    const int64_t kc = k - pc < kcs ? k - pc : kcs;
+    sn_x_pack_a(transa != 0, a, lda, 0, m, pc, kc, MR, ap + pc * mpad);
+  }
+#else
+  (void)transa;
+  (void)m;
+  (void)k;
+  (void)a;
+  (void)lda;
+  (void)ap;
+#endif
+}
+
+void sn_gemm_f32_pa(int64_t m, int64_t n, int64_t k, float alpha, const float *ap, int transb,
+                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                    const float *rowbias, float *work) {
+#if defined(SN_HAVE_X512)
+  if (m <= 0 || n <= 0 || k <= 0) return;
+  const size_t need = sn_x_work(m, n, k);
+  float *own = NULL;
+  if (!work) work = own = (float *)sn_host_alloc(need * sizeof(float));
+  if (work) {
+    sn_x_sgemm(0, transb != 0, m, n, k, alpha, NULL, 0, b, ldb, beta, c, ldc, work, ap,
+               rowbias);
+    if (own) sn_host_free(own, need * sizeof(float));
+    return;
+  }
+  /* no memory for packing: unpack A into C's way, row by row (slow, rare) */
+  {
+    const int MR = sn_x_mr(m);
+    const int64_t kcs = sn_x_kcs(k), mpad = (m + MR - 1) / MR * MR;
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t j = 0; j < n; j++) {
+        float acc = 0.0f;
+        for (int64_t p = 0; p < k; p++) {
+          const int64_t pc = p / kcs * kcs, kc = k - pc < kcs ? k - pc : kcs;
+          const float av = ap[pc * mpad + (i / MR) * MR * kc + (p - pc) * MR + i % MR];
+          acc += av * (transb ? b[j * ldb + p] : b[p * ldb + j]);
+        }
+        c[i * ldc + j] = alpha * acc + (beta == 0.0f ? 0.0f : beta * c[i * ldc + j]) +
+                         (rowbias ? rowbias[i] : 0.0f);
+      }
+  }
+#else
+  (void)m;
+  (void)n;
+  (void)k;
+  (void)alpha;
+  (void)ap;
+  (void)transb;
+  (void)b;
+  (void)ldb;
+  (void)beta;
+  (void)c;
+  (void)ldc;
+  (void)rowbias;
+  (void)work;
+#endif
+}
+
 void sn_gemm_f32(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                  int64_t ldc) {
@@ -591,7 +736,8 @@ void sn_gemm_f32_w(int transa, int transb, int64_t m, int64_t n, int64_t k, floa
     float *own = NULL;
     if (!work) work = own = (float *)sn_host_alloc(need * sizeof(float));
     if (work) {
-      sn_x_sgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work);
+      sn_x_sgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work, NULL,
+                 NULL);
       if (own) sn_host_free(own, need * sizeof(float));
       return;
     }

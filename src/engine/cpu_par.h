@@ -14,14 +14,23 @@
  * contraction (k) is never split, so an element of C is computed the same way
  * whatever the thread count.
  *
+ * sn_gemm_f32_w / sn_gemm_f32_pa: float32 GEMMs with packing space supplied
+ * by the caller (a thread's part of an op's workspace) and with op(A) packed
+ * once for many calls (a convolution's weights); on CPUs with AVX-512 whose
+ * BLAS does not use it they run on symnet's own kernels (blas.c).
+ *
+ * SN_X512 / sn_cpu_avx512(): AVX-512 code paths compiled into the portable
+ * build and chosen at run time.
+ *
  * SN_VEC_CLONES: put before a serial, vectorisable leaf function (a kernel
  * over one contiguous run) to also compile it for AVX2 and AVX-512 and pick
- * the best at load time (GCC/clang function multi-versioning on x86-64 ELF;
- * nothing elsewhere).  FMA is not enabled in the clones, so every clone
- * computes bit-identical results; only the vector width changes. */
+ * the best at load time (GCC/clang function multi-versioning on x86-64
+ * glibc; nothing elsewhere).  FMA is not enabled in the clones, so every
+ * clone computes bit-identical results; only the vector width changes. */
 #ifndef SN_CPU_PAR_H
 #define SN_CPU_PAR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cpu.h"
@@ -45,6 +54,19 @@ size_t sn_gemm_f32_work(int transa, int transb, int64_t m, int64_t n, int64_t k)
 void sn_gemm_f32_w(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
                    const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                    int64_t ldc, float *work);
+
+/* op(A) packed once for many float32 GEMMs (a convolution's weights):
+ * sn_gemm_f32_packa_size(m, k) floats (0: not available, use sn_gemm_f32),
+ * filled by sn_gemm_f32_packa; sn_gemm_f32_pa then computes
+ * C = alpha op(A) op(B) + beta C (+ rowbias[i] on row i when rowbias is not
+ * NULL, the same values as a separate add) from it (k > 0; work NULL or
+ * sn_gemm_f32_pa_work(m, n, k) floats, 64-byte aligned). */
+size_t sn_gemm_f32_packa_size(int64_t m, int64_t k);
+size_t sn_gemm_f32_pa_work(int64_t m, int64_t n, int64_t k);
+void sn_gemm_f32_packa(int transa, int64_t m, int64_t k, const float *a, int64_t lda, float *ap);
+void sn_gemm_f32_pa(int64_t m, int64_t n, int64_t k, float alpha, const float *ap, int transb,
+                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                    const float *rowbias, float *work);
 
 /* Keeps the BLAS single-threaded (call outside parallel regions, before
  * calling GEMM from several threads): cheap when it already is. */
@@ -86,7 +108,17 @@ static inline int sn_par_team_size(void) {
 #endif
 }
 
-#if defined(__x86_64__) && defined(__ELF__) && !defined(__APPLE__) && !defined(_WIN32) && \
+/* AVX-512 code paths: functions marked SN_X512 use AVX-512F intrinsics and
+ * run only where sn_cpu_avx512() says the CPU (and OS) support them. */
+#if defined(__x86_64__) && !defined(_WIN32) && !defined(SN_NO_AVX512) &&  \
+    ((defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 7) || \
+     (defined(__clang__) && __clang_major__ >= 8))
+#define SN_HAVE_X512 1
+#define SN_X512 __attribute__((target("avx512f")))
+#endif
+int sn_cpu_avx512(void);
+
+#if defined(__x86_64__) && defined(__ELF__) && defined(__GLIBC__) && !defined(_WIN32) && \
     !defined(SN_NO_VEC_CLONES)
 #if defined(__clang__) && __clang_major__ >= 14
 /* clang: AVX2 without FMA (its AVX-512 target would contract a * b + c) */

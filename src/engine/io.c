@@ -20,6 +20,7 @@
  * The shuffle generator is splitmix64, not MXNet's mt19937, so a seed gives
  * a different (but reproducible) order than MXNet's. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 #endif
 
 #include "io.h"
+#include "cpu_par.h"
 
 /* ------------------------------------------------------------ fields ---- */
 
@@ -54,6 +56,27 @@ int sn_io_field_alloc(sn_io_field *f, const sn_shape *shape, int64_t num) {
   f->bytes = bytes;
   f->ptr = f->base;
   f->dtype = SN_F32;
+  f->scale = 1.0f;
+  f->shape = *shape;
+  f->row = row;
+  return SN_OK;
+}
+
+int sn_io_field_borrow(sn_io_field *f, const sn_shape *shape, int64_t num, sn_dtype dtype,
+                       const void *ptr) {
+  memset(f, 0, sizeof *f);
+  if (dtype != SN_F64 && dtype != SN_I32)
+    return sn_error(SN_ERR_TYPE, "a borrowed iterator field must be float64 or int32");
+  if (shape->ndim < 0 || shape->ndim > SN_MAX_DIMS - 1)
+    return sn_error(SN_ERR_SHAPE, "an example may have at most %d dimensions", SN_MAX_DIMS - 1);
+  int64_t row;
+  size_t bytes;
+  SN_TRY(sn_shape_size(shape, &row));
+  if (row <= 0 || num <= 0) return sn_error(SN_ERR_SHAPE, "an iterator needs at least one example of at least one value");
+  SN_TRY(sn_mul_size((size_t)row, (size_t)num, &bytes)); /* every index stays in range */
+  SN_TRY(sn_mul_size(bytes, sizeof(double), &bytes));
+  f->ptr = ptr;
+  f->dtype = dtype;
   f->scale = 1.0f;
   f->shape = *shape;
   f->row = row;
@@ -85,8 +108,10 @@ int sn_io_iter_new(sn_io_field *data, sn_io_field *label, int64_t num, int64_t b
   if (num <= 0) return sn_error(SN_ERR_ARG, "an iterator needs at least one example");
   if (pad != SN_IO_PAD_STALE && pad != SN_IO_PAD_WRAP && pad != SN_IO_PAD_DROP)
     return sn_error(SN_ERR_ARG, "unknown padding mode %d", (int)pad);
-  if (data->dtype != SN_F32 && data->dtype != SN_U8) return sn_error(SN_ERR_TYPE, "iterator data must be float32 or uint8");
-  if (label->dtype != SN_F32 && label->dtype != SN_U8) return sn_error(SN_ERR_TYPE, "iterator labels must be float32 or uint8");
+  if (data->dtype != SN_F32 && data->dtype != SN_U8 && data->dtype != SN_F64 && data->dtype != SN_I32)
+    return sn_error(SN_ERR_TYPE, "iterator data must be float32, uint8, float64 or int32");
+  if (label->dtype != SN_F32 && label->dtype != SN_U8 && label->dtype != SN_F64 && label->dtype != SN_I32)
+    return sn_error(SN_ERR_TYPE, "iterator labels must be float32, uint8, float64 or int32");
   if (data->shape.ndim > SN_MAX_DIMS - 1 || label->shape.ndim > SN_MAX_DIMS - 1)
     return sn_error(SN_ERR_SHAPE, "an example may have at most %d dimensions", SN_MAX_DIMS - 1);
   size_t ob;
@@ -232,22 +257,45 @@ static int64_t source_of(const sn_io_iter *it, int64_t p) {
   }
 }
 
+/* One example converted to float32 (vectorised where the CPU allows). */
+SN_VEC_CLONES static void conv_f64(float *d, const double *s, int64_t n) {
+  for (int64_t j = 0; j < n; j++) d[j] = (float)s[j];
+}
+SN_VEC_CLONES static void conv_u8(float *d, const uint8_t *s, int64_t n, float scale) {
+  for (int64_t j = 0; j < n; j++) d[j] = (float)s[j] * scale;
+}
+static void conv_i32(float *d, const int32_t *s, int64_t n) {
+  for (int64_t j = 0; j < n; j++) d[j] = s[j] == INT32_MIN ? NAN : (float)s[j];
+}
+
+static void gather_one(const sn_io_field *f, int64_t s, float *d) {
+  const int64_t row = f->row;
+  if (s < 0) {
+    memset(d, 0, (size_t)row * sizeof(float));
+  } else if (f->dtype == SN_F32) {
+    memcpy(d, (const float *)f->ptr + s * row, (size_t)row * sizeof(float));
+  } else if (f->dtype == SN_F64) {
+    conv_f64(d, (const double *)f->ptr + s * row, row);
+  } else if (f->dtype == SN_I32) {
+    conv_i32(d, (const int32_t *)f->ptr + s * row, row);
+  } else {
+    conv_u8(d, (const uint8_t *)f->ptr + s * row, row, f->scale);
+  }
+}
+
+/* Batches below this many values are gathered on one thread (an OpenMP
+ * fork/join costs more than copying them). */
+#define SN_IO_PAR_MIN 65536
+
 static void gather(const sn_io_iter *it, const sn_io_field *f, float *dst) {
   const int64_t row = f->row, batch = it->batch;
-  /* One thread: a batch is a few hundred KB of memory-bound copying, less
-   * than an OpenMP fork/join costs on a busy machine. */
+  /* Examples sit at random places in a large store (a shuffled epoch), so
+   * the copy is bound by memory latency: two threads keep more misses in
+   * flight. */
+  SN_OMP(parallel for schedule(static) if (row * batch >= SN_IO_PAR_MIN)
+             num_threads(sn_num_threads()))
   for (int64_t p = 0; p < batch; p++) {
-    int64_t s = source_of(it, p);
-    float *d = dst + p * row;
-    if (s < 0) {
-      memset(d, 0, (size_t)row * sizeof(float));
-    } else if (f->dtype == SN_F32) {
-      memcpy(d, (const float *)f->ptr + s * row, (size_t)row * sizeof(float));
-    } else {
-      const uint8_t *src = (const uint8_t *)f->ptr + s * row;
-      const float scale = f->scale;
-      for (int64_t j = 0; j < row; j++) d[j] = (float)src[j] * scale;
-    }
+    gather_one(f, source_of(it, p), dst + p * row);
   }
 }
 

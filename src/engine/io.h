@@ -4,7 +4,9 @@
  * An iterator holds two fields, data and label.  Each field stores `num`
  * examples of one per-example C shape, contiguously (example i at
  * i * row elements), as float32 or as uint8 scaled to float32 on the way
- * out (MNIST pixels).  A batch is a gather: position p of the batch takes
+ * out (MNIST pixels), or borrowed as float64 / int32 values that stay in
+ * the caller's memory and are converted per batch (R arrays: no copy of
+ * the whole data set when an iterator is made).  A batch is a gather: position p of the batch takes
  * example order[k] for some k, so shuffling is a permutation and batching
  * never copies the store.  Batches come out as fresh float32 CPU tensors
  * of C shape (batch, per-example shape...), so a caller may keep them.
@@ -34,7 +36,11 @@ typedef enum { SN_IO_PAD_STALE = 0, SN_IO_PAD_WRAP = 1, SN_IO_PAD_DROP = 2 } sn_
 
 /* One stored field.  base/bytes is the allocation (sn_host_alloc), ptr
  * the first example inside it (an idx file's payload follows its
- * header).  dtype is SN_F32 or SN_U8; u8 values are multiplied by scale. */
+ * header).  dtype is SN_F32 or SN_U8; u8 values are multiplied by scale.
+ * A borrowed field (sn_io_field_borrow) has base NULL and points into
+ * memory its owner keeps alive and unchanged while the iterator lives;
+ * its dtype is SN_F64 or SN_I32, and an int32 INT32_MIN (a missing value,
+ * R's NA) reads as NaN. */
 typedef struct {
   void *base;
   size_t bytes;
@@ -51,6 +57,10 @@ typedef struct sn_io_iter sn_io_iter;
 /* Allocates a float32 field of num examples of shape (uninitialised). */
 int sn_io_field_alloc(sn_io_field *f, const sn_shape *shape, int64_t num);
 void sn_io_field_free(sn_io_field *f);
+/* A field over num examples of shape at ptr (SN_F64 or SN_I32), not
+ * copied: see sn_io_field above. */
+int sn_io_field_borrow(sn_io_field *f, const sn_shape *shape, int64_t num, sn_dtype dtype,
+                       const void *ptr);
 
 /* ---- iterators ---- */
 /* Takes ownership of both fields on success (they are cleared); on failure

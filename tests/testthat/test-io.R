@@ -483,3 +483,49 @@ test_that("iterators free their memory when garbage collected", {
   gc()
   expect_lte(mx.internal.live.bytes(), before)
 })
+
+test_that("arrayiter reads R's vectors in place: no copy of the data, R copies before a change", {
+  gc()
+  x <- matrix(as.numeric(1:400000), 40, 10000)
+  before <- mx.internal.live.bytes()
+  it <- mx.io.arrayiter(x, rep(1L, 10000), batch.size = 5000)
+  # the iterator holds no float copy of the 400,000 values (1.6 MB)
+  expect_lt(mx.internal.live.bytes() - before, 200000)
+  x[1, 1] <- -1   # copy-on-modify: the iterator still sees the values it was given
+  it$reset(); it$iter.next()
+  expect_equal(as.array(it$value()$data)[1, 1], 1)
+  expect_equal(x[1, 1], -1)
+  rm(x); gc()     # the iterator keeps its own reference
+  it$reset(); it$iter.next(); it$iter.next()
+  expect_equal(as.array(it$value()$data)[, 1], as.numeric(40 * 5000 + 1:40))
+})
+
+test_that("arrayiter converts integer and logical data; NA becomes NaN", {
+  xi <- matrix(c(1L, NA, 3L, 4L), 2, 2)
+  it <- mx.io.arrayiter(xi, c(TRUE, NA), batch.size = 2)
+  it$iter.next()
+  v <- it$value()
+  expect_equal(as.array(v$data), matrix(c(1, NaN, 3, 4), 2, 2))
+  expect_equal(as.numeric(as.array(v$label)), c(1, NaN))
+  xl <- matrix(c(TRUE, FALSE, NA, TRUE), 2, 2)
+  it <- mx.io.arrayiter(xl, 1:2, batch.size = 2)
+  it$iter.next()
+  expect_equal(as.array(it$value()$data), matrix(c(1, 0, NaN, 1), 2, 2))
+})
+
+test_that("shuffled batches of a large arrayiter are the rows of the permutation (threaded gather)", {
+  x <- matrix(rnorm(784 * 500), 784, 500)
+  set.seed(11)
+  it <- mx.io.arrayiter(x, 1:500, batch.size = 200, shuffle = TRUE)
+  seen <- integer()
+  it$reset()
+  while (it$iter.next()) {
+    v <- it$value()
+    lab <- as.array(v$label)
+    d <- as.array(v$data)
+    keep <- seq_len(200 - it$num.pad())
+    expect_equal(d[, keep], x[, lab[keep]], tolerance = 1e-6)
+    seen <- c(seen, lab[keep])
+  }
+  expect_equal(sort(seen), 1:500)
+})

@@ -168,3 +168,41 @@ test_that("a list of contexts splits the batch and gives the same model as one d
   for (n in names(one$arg.params))
     expect_equal(as.array(two$arg.params[[n]]), as.array(one$arg.params[[n]]), tolerance = 1e-5, info = n)
 })
+
+test_that("predict matches a plain R forward pass, through the cached executor and without it", {
+  d <- toy(n = 203, seed = 4)
+  mx.set.seed(1)
+  m <- mx.model.FeedForward.create(mlp2(), X = d$x, y = d$y, ctx = mx.cpu(), num.round = 2,
+                                   array.batch.size = 20, learning.rate = 0.1, verbose = FALSE)
+  ref <- function(m, x) {
+    a <- lapply(m$arg.params, as.array)
+    h <- tanh(t(a$fc1_weight) %*% x + as.numeric(a$fc1_bias))  # R dims: weight c(in, out)
+    z <- t(a$fc2_weight) %*% h + as.numeric(a$fc2_bias)
+    e <- exp(sweep(z, 2, apply(z, 2, max)))
+    sweep(e, 2, colSums(e), "/")
+  }
+  want <- ref(m, d$x)
+  for (bs in c(1, 7, 50, 203, 500)) {
+    p <- predict(m, d$x, array.batch.size = bs)
+    expect_equal(dim(p), c(2L, 203L))
+    expect_equal(p, want, tolerance = 1e-5, info = paste("batch", bs))
+  }
+  # the same symbol with other parameters: the cached executor takes them
+  m2 <- m
+  m2$arg.params$fc2_bias <- mx.nd.array(c(5, -5))
+  expect_equal(predict(m2, d$x, array.batch.size = 50), ref(m2, d$x), tolerance = 1e-5)
+  expect_equal(predict(m, d$x, array.batch.size = 50), want, tolerance = 1e-5)
+  old <- options(symnet.predict.cache = FALSE)
+  on.exit(options(old))
+  expect_equal(predict(m, d$x, array.batch.size = 50), want, tolerance = 1e-5)
+  expect_null(symnet:::mx.internal.predict.cache$entry)
+  # a custom iterator goes through the R loop and gives the same values
+  it <- mx.io.arrayiter(d$x, d$y, batch.size = 64)
+  custom <- setRefClass("PredictTestIter", contains = "Rcpp_MXArrayDataIter",
+                        fields = list(inner = "ANY"),
+                        methods = list(reset = function() inner$reset(),
+                                       iter.next = function() inner$iter.next(),
+                                       value = function() inner$value(),
+                                       num.pad = function() inner$num.pad()))
+  expect_equal(predict(m, custom$new(inner = it)), want, tolerance = 1e-5)
+})

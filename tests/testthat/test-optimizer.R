@@ -307,3 +307,54 @@ test_that("every optimizer drives a bound executor towards the least-squares fit
     expect_equal(w, c(2, -1), tolerance = 0.05, label = paste(cs[[1]], "weights"))
   }
 })
+
+test_that("the updater's one-call path gives the values and counts of update() per weight", {
+  set.seed(3)
+  shapes <- list(c(7, 5), 5, c(3, 2, 2), 40000) # 40000: the threaded, vectorised blocks
+  for (dt in c("float32", "float64")) for (cfg in list(
+      list("sgd", learning.rate = 0.1, momentum = 0.9, wd = 0.01, rescale.grad = 0.5),
+      list("sgd", learning.rate = 0.1, momentum = 0.9, clip_gradient = 0.3),
+      list("sgd", learning.rate = 0.2),
+      list("adam", learning.rate = 0.01),
+      list("rmsprop", learning.rate = 0.01))) {
+    w0 <- lapply(shapes, function(s) array(rnorm(prod(s)), s))
+    gs <- lapply(1:3, function(k) lapply(shapes, function(s) array(rnorm(prod(s)), s)))
+    sched <- mx.lr_scheduler.FactorScheduler(step = 2, factor_val = 0.5, verbose = FALSE)
+    # the one-call path: every weight and gradient an NDArray
+    opt1 <- do.call(mx.opt.create, c(cfg, list(lr_scheduler = sched)))
+    w1 <- lapply(w0, mx.nd.array, dtype = dt)
+    upd1 <- mx.opt.get.updater(opt1, w1)
+    # one update() per weight, by hand, with the same optimizer settings
+    sched2 <- mx.lr_scheduler.FactorScheduler(step = 2, factor_val = 0.5, verbose = FALSE)
+    opt2 <- do.call(mx.opt.create, c(cfg, list(lr_scheduler = sched2)))
+    w2 <- lapply(w0, mx.nd.array, dtype = dt)
+    st2 <- lapply(seq_along(w2), function(i) opt2$create.state(i, w2[[i]]))
+    for (k in 1:3) {
+      g <- lapply(gs[[k]], mx.nd.array, dtype = dt)
+      upd1(w1, g)
+      for (i in seq_along(w2)) opt2$update(i, w2[[i]], g[[i]], st2[[i]])
+    }
+    for (i in seq_along(w1))
+      expect_identical(as.array(w1[[i]]), as.array(w2[[i]]), info = paste(cfg[[1]], dt, i))
+    expect_equal(opt1$env$num_update, 3)
+    expect_identical(opt1$env$index.count, opt2$env$index.count)
+    expect_identical(opt1$env$lr, opt2$env$lr)
+  }
+})
+
+test_that("an optimizer whose update() was replaced is called per weight", {
+  opt <- mx.opt.create("sgd", learning.rate = 1)
+  calls <- 0
+  base <- opt$update
+  opt$update <- function(index, weight, grad, state) {
+    calls <<- calls + 1
+    base(index, weight, grad, state)
+  }
+  w <- list(mx.nd.array(c(1, 2)), mx.nd.array(3))
+  upd <- mx.opt.get.updater(opt, w)
+  upd(w, list(mx.nd.array(c(1, 1)), mx.nd.array(1)))
+  upd(w, list(mx.nd.array(c(1, 1)), mx.nd.array(1)))
+  expect_equal(calls, 4)
+  expect_equal(as.numeric(as.array(w[[1]])), c(-1, 0))
+  expect_equal(as.numeric(as.array(w[[2]])), 1)
+})

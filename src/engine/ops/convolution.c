@@ -25,9 +25,15 @@
  * Deconvolution forward is Convolution's data gradient and its backward is
  * Convolution's forward plus weight gradient.  Several images share one GEMM
  * when the output grid is small (columns side by side, then a scatter copy
- * back to NCHW); a 1x1 / stride 1 / no pad case with a large grid uses the
- * tensors directly with no column buffer.  Temporary buffers come from the
- * call's workspace (sized by the `workspace` callback). */
+ * back to NCHW, or for float32 one GEMM per image from the weight packed
+ * once per call, straight into the output); a 1x1 / stride 1 / no pad case
+ * with a large grid uses the tensors directly with no column buffer.
+ * Threads: chunks of images run on different threads with single-threaded
+ * GEMMs, weight gradients summed per slot in a fixed order (see conv_plan),
+ * so results do not depend on the thread count.  Temporary buffers (per
+ * thread column / act / GEMM packing space, slot sums, packed weight) come
+ * from the call's workspace, sized by the `workspace` callback for the
+ * current thread count. */
 #include <math.h>
 #include <string.h>
 
@@ -376,6 +382,7 @@ typedef struct {
   int64_t nslots;   /* weight-gradient slots; 1: no per-slot sums */
   size_t col_elems, tmp_elems; /* per thread */
   size_t gemm_work; /* per thread: float32 GEMM packing space (floats) */
+  size_t wpack_g;   /* float32 weight packed for the GEMMs, per group (floats; 0: none) */
   size_t w_elems;   /* elements of the weight */
 } conv_plan;
 
@@ -448,6 +455,13 @@ static int conv_plan_make(const conv_param *cp, const sn_shape *img, const sn_sh
     size_t w = sn_gemm_f32_work(0, 0, pl->Mg, nc, pl->Kg), w2;
     if ((w2 = sn_gemm_f32_work(0, 1, pl->Mg, pl->Kg, nc)) > w) w = w2;
     if ((w2 = sn_gemm_f32_work(1, 0, pl->Kg, nc, pl->Mg)) > w) w = w2;
+    /* with the weight packed once (W for out = W col, W^T for col = W^T act) */
+    pl->wpack_g = sn_gemm_f32_packa_size(pl->Mg, pl->Kg);
+    if ((w2 = sn_gemm_f32_packa_size(pl->Kg, pl->Mg)) > pl->wpack_g) pl->wpack_g = w2;
+    if (pl->wpack_g) {
+      if ((w2 = sn_gemm_f32_pa_work(pl->Mg, pl->Sa, pl->Kg)) > w) w = w2;
+      if ((w2 = sn_gemm_f32_pa_work(pl->Kg, nc, pl->Mg)) > w) w = w2;
+    }
     pl->gemm_work = w;
   }
   int64_t S = pl->nchunks < SN_CONV_SLOTS ? pl->nchunks : SN_CONV_SLOTS;
@@ -478,12 +492,17 @@ static int conv_ws_parts(const conv_plan *pl, size_t es, int with_part, size_t *
       sn_mul_size(pl->gemm_work, sizeof(float), &g) != SN_OK || g > SIZE_MAX - 128 ||
       sn_add_size(round64(b), round64(g), tbytes) != SN_OK)
     return SN_ERR_OVERFLOW;
+  /* shared: the weight-gradient slot sums, then the packed weight */
+  size_t parts = 0, wp = 0;
   if (with_part && pl->nslots > 1) {
     if (sn_mul_size(pl->w_elems, (size_t)(pl->nslots - 1), &n) != SN_OK ||
-        sn_mul_size(n, es, &b) != SN_OK || b > SIZE_MAX - 64)
+        sn_mul_size(n, es, &parts) != SN_OK || parts > SIZE_MAX - 128)
       return SN_ERR_OVERFLOW;
-    *pbytes = round64(b);
   }
+  if (sn_mul_size(pl->wpack_g, (size_t)pl->G, &n) != SN_OK ||
+      sn_mul_size(n, sizeof(float), &wp) != SN_OK || wp > SIZE_MAX - 128 ||
+      sn_add_size(round64(parts), round64(wp), pbytes) != SN_OK)
+    return SN_ERR_OVERFLOW;
   return SN_OK;
 }
 
@@ -691,6 +710,7 @@ static void add_range(sn_dtype dt, void *d, const void *s, int64_t lo, int64_t h
 
 typedef struct {
   char *part;     /* nslots - 1 weight-gradient slot sums */
+  float *wpack;   /* the packed weight, wpack_g floats per group (NULL: none) */
   char *thr;      /* per-thread buffers, tstride bytes apart */
   size_t tstride;
   int nthr;       /* thread buffers available */
@@ -723,6 +743,11 @@ static int bufs_get(const sn_call *c, const conv_plan *pl, size_t es, int with_p
   }
   b->part = base;
   b->thr = base ? base + pb : NULL;
+  if (base && pl->wpack_g && es == sizeof(float)) {
+    size_t parts = 0;
+    if (with_part && pl->nslots > 1) parts = pl->w_elems * (size_t)(pl->nslots - 1) * es;
+    b->wpack = (float *)(base + round64(parts));
+  }
   b->tstride = tb;
   b->nthr = nthr < 1 ? 1 : nthr;
   return SN_OK;
@@ -742,6 +767,7 @@ typedef struct {
   size_t es;
   const conv_plan *pl;
   const void *W, *img, *act, *bias;
+  const float *wp; /* W (pass A) or W^T (pass B) packed per group, for float32 (NULL: none) */
   void *dW, *out;
 } conv_job;
 
@@ -791,7 +817,17 @@ static void chunk_a(const conv_job *j, int64_t ch, const conv_tb *tb, int par, v
       gemm(dt, par, wk, 0, 1, Mg, Kg, ncol, AT(a, gi * Mg * lda, es), lda,
            AT(col, gi * Kg * ldcol, es), ldcol, beta, AT(dWt, gi * Mg * Kg, es), Kg);
   }
-  if (j->out) {
+  if (j->out && j->wp && !par) {
+    /* one GEMM per image from the packed weight, straight into the output */
+    for (int64_t jj = 0; jj < m; jj++) {
+      float *dst = (float *)AT(j->out, (n0 + jj) * Ca * Sa, es);
+      for (int64_t gi = 0; gi < G; gi++)
+        sn_gemm_f32_pa(Mg, Sa, Kg, 1.0f, j->wp + gi * pl->wpack_g, 0,
+                       (const float *)AT(col, gi * Kg * ldcol + jj * Sa, es), ldcol, 0.0f,
+                       dst + gi * Mg * Sa, Sa, j->bias ? (const float *)j->bias + gi * Mg : NULL,
+                       wk);
+    }
+  } else if (j->out) {
     void *dst = AT(j->out, n0 * Ca * Sa, es);
     if (m == 1) {
       for (int64_t gi = 0; gi < G; gi++)
@@ -854,9 +890,15 @@ static void chunk_b(const conv_job *j, int64_t ch, const conv_tb *tb, int par, v
       col = colb;
       ldcol = ncol;
     }
-    for (int64_t gi = 0; gi < G; gi++)
-      gemm(dt, par, wk, 1, 0, Kg, ncol, Mg, AT(j->W, gi * Mg * Kg, es), Kg,
-           AT(a, gi * Mg * lda, es), lda, 0.0, AT(col, gi * Kg * ldcol, es), ldcol);
+    for (int64_t gi = 0; gi < G; gi++) {
+      if (j->wp && !par)
+        sn_gemm_f32_pa(Kg, ncol, Mg, 1.0f, j->wp + gi * pl->wpack_g, 0,
+                       (const float *)AT(a, gi * Mg * lda, es), lda, 0.0f,
+                       (float *)AT(col, gi * Kg * ldcol, es), ldcol, NULL, wk);
+      else
+        gemm(dt, par, wk, 1, 0, Kg, ncol, Mg, AT(j->W, gi * Mg * Kg, es), Kg,
+             AT(a, gi * Mg * lda, es), lda, 0.0, AT(col, gi * Kg * ldcol, es), ldcol);
+    }
     if (!pl->direct)
       col2im(dt, &pl->g, colb, ncol, m, AT(j->out, n0 * Ci * Si, es), Ci * Si, par);
   }
@@ -929,6 +971,22 @@ static void run_chunks(const conv_job *j, conv_chunk_fn fn, const conv_bufs *b) 
   for (int64_t ch = 0; ch < nch; ch++) fn(j, ch, &tb, 1, j->dW, ch == 0 ? 0.0 : 1.0);
 }
 
+/* Packs the weight once per call for the float32 GEMMs of every chunk:
+ * W (Mg x Kg per group) for pass A's outputs, W^T for pass B's. */
+static void pack_weight(conv_job *j, const conv_bufs *b, int transposed) {
+  const conv_plan *pl = j->pl;
+  j->wp = NULL;
+  if (j->dt != SN_F32 || !b->wpack || !pl->wpack_g || !j->out) return;
+  for (int64_t gi = 0; gi < pl->G; gi++) {
+    const float *w = (const float *)j->W + gi * pl->Mg * pl->Kg;
+    if (transposed)
+      sn_gemm_f32_packa(1, pl->Kg, pl->Mg, w, pl->Kg, b->wpack + gi * pl->wpack_g);
+    else
+      sn_gemm_f32_packa(0, pl->Mg, pl->Kg, w, pl->Kg, b->wpack + gi * pl->wpack_g);
+  }
+  j->wp = b->wpack;
+}
+
 /* ---- kernels ---- */
 
 /* out_shape: the forward output's shape (backward takes it from the output
@@ -968,6 +1026,7 @@ static int conv_forward(sn_call *c) {
   j.img = sn_tensor_data(c->in[0]);
   j.out = sn_tensor_data(c->out[0]);
   j.bias = cp.no_bias ? NULL : sn_tensor_data(c->in[2]);
+  pack_weight(&j, &b, 0);
   run_chunks(&j, chunk_a, &b);
   bufs_release(&b);
   return SN_OK;
@@ -994,6 +1053,7 @@ static int conv_backward(sn_call *c) {
   j.img = sn_tensor_data(c->in[0]);
   j.dW = need_dw ? sn_tensor_data(c->igrad[1]) : NULL;
   j.out = need_dx ? sn_tensor_data(c->igrad[0]) : NULL;
+  pack_weight(&j, &b, 1);
   run_chunks(&j, chunk_b, &b);
   bufs_release(&b);
   return SN_OK;
@@ -1013,6 +1073,7 @@ static int deconv_forward(sn_call *c) {
   job_init(&j, c, &pl, es);
   j.act = sn_tensor_data(c->in[0]);
   j.out = out;
+  pack_weight(&j, &b, 1);
   run_chunks(&j, chunk_b, &b);
   if (!cp.no_bias) add_bias(dt, out, pl.N, pl.Ci, pl.Si, sn_tensor_data(c->in[2]), 1);
   bufs_release(&b);
@@ -1040,6 +1101,7 @@ static int deconv_backward(sn_call *c) {
   j.act = sn_tensor_data(c->in[0]);
   j.dW = need_dw ? sn_tensor_data(c->igrad[1]) : NULL;
   j.out = need_dx ? sn_tensor_data(c->igrad[0]) : NULL;
+  pack_weight(&j, &b, 0);
   run_chunks(&j, chunk_a, &b);
   bufs_release(&b);
   return SN_OK;
