@@ -235,6 +235,10 @@ mx.io.internal.numeric <- function(x, what) {
 #' @param batch.size Examples per batch.
 #' @param shuffle Whether to shuffle the examples (once).
 #' @return An `Rcpp_MXArrayDataIter`.
+#' @details The iterator reads `data` and `label` in place (each batch is
+#'   converted to float32 as it is made), so a large data set is not held
+#'   twice. Changing `data` afterwards does not change the iterator: R copies
+#'   a vector an iterator holds before modifying it.
 #' @examples
 #' x <- matrix(rnorm(20), 2, 10)   # 2 features, 10 examples
 #' it <- mx.io.arrayiter(x, 1:10, batch.size = 4)

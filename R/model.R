@@ -405,6 +405,13 @@ mx.internal.progress <- function(iteration, nbatch, batch.size, secs, metric, st
 #' @param allow.extra.params Ignore parameters the symbol does not use.
 #' @param ... Ignored.
 #' @return An R array of the first output, one column (last dim) per example.
+#' @details With an R array or a built-in iterator the whole loop runs in
+#'   the engine: each batch is written straight into the bound executor and
+#'   each output straight into the result. The inference executor is kept
+#'   for the next call with the same symbol, device and batch shape (the
+#'   parameters are copied in on every call), so repeated predictions skip
+#'   binding; `options(symnet.predict.cache = FALSE)` binds afresh each time
+#'   and keeps no executor (and its memory) between calls.
 #' @export
 predict.MXFeedForwardModel <- function(object, X, ctx = NULL, array.batch.size = 128, array.layout = "auto",
                                        allow.extra.params = FALSE, ...) {
@@ -423,7 +430,9 @@ predict.MXFeedForwardModel <- function(object, X, ctx = NULL, array.batch.size =
     n <- utils::tail(dim(X), 1)
     X <- mx.io.arrayiter(X, rep(0, n), batch.size = min(n, array.batch.size), shuffle = FALSE)
   }
-  first <- mx.internal.iter.first(X)
+  native <- mx.io.internal.native(X)
+  # a built-in iterator knows its batch shape without making a batch
+  shape <- if (native) .Call(C_io_info, X$handle)$data.dim else dim(mx.internal.iter.first(X)$data)
   args <- arguments(model$symbol)
   extra <- setdiff(names(model$arg.params), args)
   if (length(extra) && !allow.extra.params)
@@ -431,11 +440,11 @@ predict.MXFeedForwardModel <- function(object, X, ctx = NULL, array.batch.size =
          " (set allow.extra.params = TRUE)", call. = FALSE)
   missing <- setdiff(args[!grepl("(data|label)$", args)], names(model$arg.params))
   if (length(missing)) stop("the model lacks parameters: ", paste(missing, collapse = ", "), call. = FALSE)
-  ex <- mx.internal.predict.executor(model$symbol, ctx, dim(first$data))
+  ex <- mx.internal.predict.executor(model$symbol, ctx, shape)
   mx.exec.update.arg.arrays(ex, model$arg.params[intersect(names(model$arg.params), args)], match.name = TRUE)
   mx.exec.update.aux.arrays(ex, model$aux.params, match.name = TRUE)
   data <- ex$ref.arg.arrays$data
-  if (mx.io.internal.native(X)) {
+  if (native) {
     # Built-in iterators: the whole loop runs in C, each batch written
     # straight into the executor and each output straight into the result.
     return(.Call(C_exec_predict, ex$handle, X$handle, data, 0L))

@@ -146,24 +146,31 @@ mx.internal.make.optimizer <- function(name, op, nstate, params, lr, lr_schedule
     lapply(seq_len(nstate), function(i) mx.nd.zeros(d, dev, dt))
   }
 
-  update <- function(index, weight, grad, state) {
-    # Count like MXNet's optimizers: per-index counts, num_update their max.
+  # Counts updates like MXNet's optimizers (per-index counts, num_update
+  # their max), runs the scheduler once per index updated, and takes the
+  # learning rate it leaves into the op's parameters.
+  count.and.schedule <- function(indices) {
     ic <- env$index.count
-    if (index > length(ic)) ic[(length(ic) + 1L):index] <- 0L
-    ic[index] <- ic[index] + 1L
+    top <- max(indices)
+    if (top > length(ic)) ic[(length(ic) + 1L):top] <- 0L
+    ic[indices] <- ic[indices] + 1L
     env$index.count <- ic
-    if (ic[index] > env$num_update) env$num_update <- ic[index]
-    if (!is.null(lr)) {
-      if (!is.null(lr_scheduler)) lr_scheduler(env)
-      cur <- env$lr
-      if (!identical(cur, cached.lr)) {
-        if (!is.numeric(cur) || length(cur) != 1 || !is.finite(cur))
-          stop("the learning rate must stay a finite number (lr_scheduler set lr to ",
-               format(cur), ")", call. = FALSE)
-        vals[[1]] <<- mx.internal.num.string(cur)
-        cached.lr <<- cur
-      }
+    if (max(ic[indices]) > env$num_update) env$num_update <- max(ic[indices])
+    if (is.null(lr)) return(invisible(NULL))
+    if (!is.null(lr_scheduler)) for (i in indices) lr_scheduler(env)
+    cur <- env$lr
+    if (!identical(cur, cached.lr)) {
+      if (!is.numeric(cur) || length(cur) != 1 || !is.finite(cur))
+        stop("the learning rate must stay a finite number (lr_scheduler set lr to ",
+             format(cur), ")", call. = FALSE)
+      vals[[1]] <<- mx.internal.num.string(cur)
+      cached.lr <<- cur
     }
+    invisible(NULL)
+  }
+
+  update <- function(index, weight, grad, state) {
+    count.and.schedule(index)
     mx.internal.opt.invoke(op, keys, vals, c(list(weight, grad), state), weight)
     weight
   }
@@ -174,23 +181,7 @@ mx.internal.make.optimizer <- function(name, op, nstate, params, lr, lr_schedule
   # as calling update() for each index in turn, because num_update, which
   # the scheduler reads, reaches its new value at the first index already.
   update.multi <- function(indices, inputs, outputs) {
-    ic <- env$index.count
-    top <- max(indices)
-    if (top > length(ic)) ic[(length(ic) + 1L):top] <- 0L
-    ic[indices] <- ic[indices] + 1L
-    env$index.count <- ic
-    if (max(ic[indices]) > env$num_update) env$num_update <- max(ic[indices])
-    if (!is.null(lr)) {
-      if (!is.null(lr_scheduler)) for (i in indices) lr_scheduler(env)
-      cur <- env$lr
-      if (!identical(cur, cached.lr)) {
-        if (!is.numeric(cur) || length(cur) != 1 || !is.finite(cur))
-          stop("the learning rate must stay a finite number (lr_scheduler set lr to ",
-               format(cur), ")", call. = FALSE)
-        vals[[1]] <<- mx.internal.num.string(cur)
-        cached.lr <<- cur
-      }
-    }
+    count.and.schedule(indices)
     .Call(C_nd_invoke_into_each, op, keys, vals, inputs, outputs)
     invisible(NULL)
   }

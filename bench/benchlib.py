@@ -37,8 +37,20 @@ def wait_quiet(max_load, max_wait):
     return loadavg()
 
 
+# glibc malloc, for both workers: keep freed large blocks in the heap
+# instead of handing them back to the kernel (mmap/munmap per allocation).
+# Without this PyTorch's LeNet pays a page fault per 4 KiB of every large
+# temporary: its training speed then varies up to 3x from process to
+# process on a VM, and its batch-1000 inference runs at a sixth of its
+# speed.  BENCH_MALLOC=default keeps glibc's defaults.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "1073741824", "MALLOC_TRIM_THRESHOLD_": "4294967296"}
+
+
 def _env(threads):
     env = dict(os.environ)
+    if os.environ.get("BENCH_MALLOC", "") != "default":
+        for k, v in MALLOC_ENV.items():
+            env.setdefault(k, v)
     if "R_LIBS" not in env and os.path.isdir("/tmp/symnet-dev/bench/lib"):
         env["R_LIBS"] = "/tmp/symnet-dev/bench/lib"
     if threads:
@@ -114,8 +126,8 @@ def machine():
                     info["symnet." + l.split(":")[0].lower()] = l.split(":", 1)[1].strip()
     except OSError:
         pass
-    info["env"] = {k: v for k, v in os.environ.items()
-                   if k.startswith(("OPENBLAS", "OMP_", "SYMNET_", "GOMP", "MKL"))}
+    info["env"] = {k: v for k, v in _env(None).items()
+                   if k.startswith(("OPENBLAS", "OMP_", "SYMNET_", "GOMP", "MKL", "MALLOC_"))}
     return info
 
 

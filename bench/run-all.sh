@@ -58,7 +58,7 @@ section() {
   echo "R: $(R --version | head -1)"
   echo "PyTorch: $($py -c 'import torch; print(torch.__version__)' 2>&1)"
   echo "OpenBLAS: $(dpkg-query -W -f '${Version}' libopenblas0-pthread 2>/dev/null)"
-  echo "environment: $(env | grep -E '^(OPENBLAS|OMP_|GOMP|SYMNET_)' | tr '\n' ' ')"
+  echo "environment: $(env | grep -E '^(OPENBLAS|OMP_|GOMP|SYMNET_|MALLOC_)' | tr '\n' ' ') (the workers also get MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=4294967296 unless BENCH_MALLOC=default: see benchlib.py)"
   for s in $steps; do
     case $s in
       compare)

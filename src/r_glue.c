@@ -20,7 +20,24 @@ static void sn_r_tensor_finalize(SEXP x) {
   R_ClearExternalPtr(x);
 }
 
+/* R's collector sees an NDArray as a few bytes, not the engine memory
+ * behind it, so garbage NDArrays (a loop's temporaries, iterator batches)
+ * could pile up engine memory long before R collects.  When the engine's
+ * host memory has grown by more than max(256 MiB, what was live after the
+ * last such collection), collect first: amortised, and bounded to about
+ * twice what is really in use. */
+static void sn_r_memory_pressure(void) {
+  static int64_t mark = 0;
+  const int64_t floor = (int64_t)256 << 20;
+  int64_t live = sn_host_live_bytes();
+  if (live - mark > (mark > floor ? mark : floor)) {
+    R_gc();
+    mark = sn_host_live_bytes();
+  }
+}
+
 SEXP sn_r_tensor_wrap(sn_tensor *t) {
+  sn_r_memory_pressure(); /* may run R's collector, as any R allocation may */
   /* R allocations first: if they fail, t is untouched and still the
    * caller's; the move happens only once nothing can fail. */
   SEXP ptr = PROTECT(R_MakeExternalPtr(NULL, Rf_install("MXNDArray"), R_NilValue));

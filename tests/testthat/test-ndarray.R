@@ -141,3 +141,12 @@ test_that("memory is released when arrays are collected", {
   gc()
   expect_lt(symnet:::mx.internal.live.bytes() - before, 1e5)
 })
+
+test_that("garbage NDArrays do not pile up engine memory before R collects", {
+  gc()
+  before <- mx.internal.live.bytes()
+  # 300 arrays of 8 MiB, each dropped at once: 2.4 GiB if R never collected
+  for (i in 1:300) x <- mx.nd.zeros(c(1024, 1024, 2))
+  expect_lt(mx.internal.live.bytes() - before, 1.2 * 2^30)
+  rm(x)
+})
