@@ -136,9 +136,6 @@ mx.io.internal.value.into <- function(iter, data, label = NULL) {
   TRUE
 }
 
-# iter.next() of a built-in iterator, from its handle.
-mx.io.internal.next <- function(h) .Call(C_io_next, h)
-
 # TRUE for a built-in iterator with a native handle (not a custom iterator
 # that extends one and may override its methods).
 mx.io.internal.native <- function(iter) {

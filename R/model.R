@@ -305,19 +305,19 @@ mx.internal.fit <- function(tr, train.iter, eval.iter, metric, begin.round, num.
   env$model <- mx.internal.snapshot(tr, history)
   show.bar <- isTRUE(verbose) && !isTRUE(getOption("knitr.in.progress")) && (interactive() || isatty(stdout()))
   stop.now <- FALSE
-  interrupted <- FALSE
-  for (iteration in begin.round:num.round) {
-    t0 <- proc.time()[["elapsed"]]
-    train.iter$reset()
-    state <- if (!is.null(metric)) metric$init() else NULL
-    nbatch <- 0
-    last.draw <- 0
-    res <- tryCatch({
-      # mx.io.internal.next is a closure, not a bare .Call: R acts on a
-      # pending interrupt when it applies a closure, here inside tryCatch
-      # (with only .Call()s in the loop, an interrupt halted the process).
-      while (if (is.null(direct)) train.iter$iter.next() else mx.io.internal.next(direct$iter)) {
-        # A batch is applied whole or not at all: interrupts wait for it.
+  iteration <- begin.round
+  nbatch <- 0
+  # Ctrl-C anywhere in training (a batch, an evaluation, a callback) ends it
+  # with the model of the last completed batch; a batch itself is applied
+  # whole or not at all (suspendInterrupts), so no half-updated weights.
+  res <- tryCatch({
+    for (iteration in begin.round:num.round) {
+      t0 <- proc.time()[["elapsed"]]
+      train.iter$reset()
+      state <- if (!is.null(metric)) metric$init() else NULL
+      nbatch <- 0
+      last.draw <- 0
+      while (if (is.null(direct)) train.iter$iter.next() else .Call(C_io_next, direct$iter)) {
         label <- suspendInterrupts(mx.internal.train.batch(tr, train.iter, feed, label.name, direct))
         nbatch <- nbatch + 1
         if (!is.null(metric) && !is.null(label))
@@ -334,47 +334,46 @@ mx.internal.fit <- function(tr, train.iter, eval.iter, metric, begin.round, num.
           mx.internal.progress(iteration, nbatch, batch.size, last.draw - t0, metric, state)
         }
       }
-      "done"
-    }, interrupt = function(e) "interrupted")
-    if (identical(res, "interrupted")) {
-      interrupted <- TRUE
-      if (show.bar) cat("\n")
-      message(sprintf("Training interrupted in epoch %d after %d batches; the model holds the parameters of the last completed batch.",
-                      iteration, nbatch))
-      break
-    }
-    train.value <- mx.internal.metric.value(metric, state)
-    if (show.bar) cat("\r\033[K")
-    if (!is.null(train.value)) {
-      metric.name <- train.value$name
-      if (isTRUE(verbose)) message(sprintf("[%d] Train-%s=%s", iteration, train.value$name, format(train.value$value)))
-    }
-    eval.value <- NULL
-    if (!is.null(eval.iter) && !is.null(metric)) {
-      eval.iter$reset()
-      es <- metric$init()
-      while (eval.iter$iter.next()) {
-        b <- eval.iter$value()
-        out <- mx.internal.forward.eval(tr, b, in.feed)
-        es <- metric$update(b[[label.name]], out[[1]], es)
+      train.value <- mx.internal.metric.value(metric, state)
+      if (show.bar) cat("\r\033[K")
+      if (!is.null(train.value)) {
+        metric.name <- train.value$name
+        if (isTRUE(verbose)) message(sprintf("[%d] Train-%s=%s", iteration, train.value$name, format(train.value$value)))
       }
-      eval.value <- metric$get(es)
-      env$eval.metric <- es
-      if (isTRUE(verbose)) message(sprintf("[%d] Validation-%s=%s", iteration, eval.value$name, format(eval.value$value)))
+      eval.value <- NULL
+      if (!is.null(eval.iter) && !is.null(metric)) {
+        eval.iter$reset()
+        es <- metric$init()
+        while (eval.iter$iter.next()) {
+          b <- eval.iter$value()
+          out <- mx.internal.forward.eval(tr, b, in.feed)
+          es <- metric$update(b[[label.name]], out[[1]], es)
+        }
+        eval.value <- metric$get(es)
+        env$eval.metric <- es
+        if (isTRUE(verbose)) message(sprintf("[%d] Validation-%s=%s", iteration, eval.value$name, format(eval.value$value)))
+      }
+      secs <- proc.time()[["elapsed"]] - t0
+      if (show.bar) message(sprintf("[%d] %d batches in %.1f s (%.0f samples/s)", iteration, nbatch, secs,
+                                    nbatch * batch.size / max(secs, 1e-9)))
+      history[nrow(history) + 1, ] <- list(iteration, if (is.null(train.value)) NA else train.value$value,
+                                           if (is.null(eval.value)) NA else eval.value$value, secs)
+      attr(history, "metric") <- metric.name
+      env$model <- mx.internal.snapshot(tr, history)
+      env$end.of.epoch <- TRUE
+      if (stop.now) break
+      if (!is.null(epoch.end.callback)) {
+        cb <- mx.internal.call.callbacks(epoch.end.callback, iteration, 0, env, verbose)
+        if (identical(cb, FALSE)) break
+      }
     }
-    secs <- proc.time()[["elapsed"]] - t0
-    if (show.bar) message(sprintf("[%d] %d batches in %.1f s (%.0f samples/s)", iteration, nbatch, secs,
-                                  nbatch * batch.size / max(secs, 1e-9)))
-    history[nrow(history) + 1, ] <- list(iteration, if (is.null(train.value)) NA else train.value$value,
-                                         if (is.null(eval.value)) NA else eval.value$value, secs)
-    attr(history, "metric") <- metric.name
-    env$model <- mx.internal.snapshot(tr, history)
-    env$end.of.epoch <- TRUE
-    if (stop.now) break
-    if (!is.null(epoch.end.callback)) {
-      cb <- mx.internal.call.callbacks(epoch.end.callback, iteration, 0, env, verbose)
-      if (identical(cb, FALSE)) break
-    }
+    "done"
+  }, interrupt = function(e) "interrupted")
+  interrupted <- identical(res, "interrupted")
+  if (interrupted) {
+    if (show.bar) cat("\n")
+    message(sprintf("Training interrupted in epoch %d after %d batches; the model holds the parameters of the last completed batch.",
+                    iteration, nbatch))
   }
   if (interrupted) env$model <- mx.internal.snapshot(tr, history)
   env
