@@ -15,7 +15,7 @@
 #' @param epsilon float, default '1e-05'. A small constant for numerical stability.
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
 #' @param ... Parameters by other spellings (`.` for `_`).
 #' @return An MXNDArray, or a list of them for several outputs.
 #' @name mx.nd.internal.adadelta.update
@@ -35,7 +35,7 @@
 #' @param epsilon float, default '1e-07'. epsilon
 #' @param wd float, default '0'. weight decay
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
 #' @param ... Parameters by other spellings (`.` for `_`).
 #' @return An MXNDArray, or a list of them for several outputs.
 #' @name mx.nd.internal.adagrad.update
@@ -657,7 +657,7 @@
 
 #' _random_randint (imperative)
 #'
-#' Draws integer samples uniformly from [low, high).
+#' Draws integer samples uniformly from \[low, high).
 #'
 #' @param low int, required. Lower bound of the distribution.
 #' @param high int, required. Upper bound of the distribution.
@@ -678,7 +678,7 @@
 
 #' _random_uniform (imperative)
 #'
-#' Draws samples from a uniform distribution on [low, high).
+#' Draws samples from a uniform distribution on \[low, high).
 #'
 #' @param low float, default '0'. Lower bound of the distribution.
 #' @param high float, default '1'. Upper bound of the distribution.
@@ -836,7 +836,7 @@
 #' @param epsilon float, default '1e-08'. A small constant for numerical stability.
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
 #' @param lazy_update boolean, default 'True'. If true, lazy updates are applied if gradient's stype is row_sparse.
 #' @param ... Parameters by other spellings (`.` for `_`).
 #' @return An MXNDArray, or a list of them for several outputs.
@@ -986,7 +986,7 @@
 
 #' batch_dot (imperative)
 #'
-#' Batchwise dot product: for lhs of shape (b, m, k) and rhs of shape (b, k, n) (or N-D inputs with equal leading batch dims) out[i] = dot(lhs[i], rhs[i]) over the last two axes, with optional transposes of either operand. Computed with one BLAS GEMM per batch element.
+#' Batchwise dot product: for lhs of shape (b, m, k) and rhs of shape (b, k, n) (or N-D inputs with equal leading batch dims) out\[i\] = dot(lhs\[i\], rhs\[i\]) over the last two axes, with optional transposes of either operand. Computed with one BLAS GEMM per batch element.
 #'
 #' @param lhs NDArray input 'lhs'.
 #' @param rhs NDArray input 'rhs'.
@@ -1383,7 +1383,7 @@
 
 #' clip (imperative)
 #'
-#' Clips values to [a_min, a_max]: x > a_max gives a_max, x < a_min gives a_min. The gradient passes where a_min <= x <= a_max and is zero elsewhere.
+#' Clips values to \[a_min, a_max\]: x > a_max gives a_max, x < a_min gives a_min. The gradient passes where a_min <= x <= a_max and is zero elsewhere.
 #'
 #' @param data NDArray input 'data'.
 #' @param a_min float, required. Minimum value
@@ -1524,7 +1524,7 @@
 
 #' dot (imperative)
 #'
-#' Dot product of two arrays (MXNet semantics): contracts the last axis of lhs with the first axis of rhs (transpose_a / transpose_b contract the first axis of lhs / the last axis of rhs instead); output shape lhs.shape[:-1] + rhs.shape[1:]. Two vectors give their inner product with shape (1,). In R's reversed dims, mx.nd.dot(t(a), t(b)) equals t(a \%*\% b). Computed with the BLAS GEMM.
+#' Dot product of two arrays (MXNet semantics): contracts the last axis of lhs with the first axis of rhs (transpose_a / transpose_b contract the first axis of lhs / the last axis of rhs instead); output shape lhs.shape\[:-1\] + rhs.shape\[1:\]. Two vectors give their inner product with shape (1,). In R's reversed dims, mx.nd.dot(t(a), t(b)) equals t(a \%*\% b). Computed with the BLAS GEMM.
 #'
 #' @param lhs NDArray input 'lhs'.
 #' @param rhs NDArray input 'rhs'.
@@ -1614,7 +1614,7 @@
 
 #' Embedding (imperative)
 #'
-#' Maps integer indices to vector representations: `output[..., :] = weight[data[...], :]`, with shape data.shape + (output_dim,). The weight has shape (input_dim, output_dim) and is inferred from the parameters. Indices are rounded and clipped to `[0, input_dim)`. The weight gradient is scatter-added; the indices get none.
+#' Maps integer indices to vector representations: output\[..., :\] = weight\[data\[...\], :\], with shape data.shape + (output_dim,). The weight has shape (input_dim, output_dim) and is inferred from the parameters. Indices are rounded and clipped to \[0, input_dim). The weight gradient is scatter-added; the indices get none.
 #'
 #' @param data NDArray input 'data'.
 #' @param weight NDArray input 'weight'.
@@ -1661,7 +1661,7 @@
 #' Inserts a new axis of size 1 at position `axis` (C order; negative counts from the end). The data are not moved.
 #'
 #' @param data NDArray input 'data'.
-#' @param axis int, required. Position of the new axis (C order, in [-ndim-1, ndim]; negative counts from the end).
+#' @param axis int, required. Position of the new axis (C order, in \[-ndim-1, ndim\]; negative counts from the end).
 #' @param ... Parameters by other spellings (`.` for `_`).
 #' @return An MXNDArray, or a list of them for several outputs.
 #' @name mx.nd.expand.dims
@@ -1742,7 +1742,7 @@
 #' @param t int, required. Number of update.
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_grad float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_grad float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
 #' @param ... Parameters by other spellings (`.` for `_`).
 #' @return An MXNDArray, or a list of them for several outputs.
 #' @name mx.nd.ftml.update
@@ -1764,7 +1764,7 @@
 #' @param beta float, default '1'. Per-Coordinate Learning Rate beta.
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
 #' @param ... Parameters by other spellings (`.` for `_`).
 #' @return An MXNDArray, or a list of them for several outputs.
 #' @name mx.nd.ftrl.update
@@ -1793,7 +1793,7 @@
 
 #' gather_nd (imperative)
 #'
-#' Gathers slices of data at the positions given by indices: for indices of shape (M, Y0, ..., Yk) and data of shape (X0, ..., Xn), output[y0, ..., yk, ...] = data[indices[0, y...], ..., indices[M-1, y...], ...], with shape (Y0, ..., Yk, X_M, ..., Xn). Indices wrap (negative values count from the end). The gradient is scatter-added into data.
+#' Gathers slices of data at the positions given by indices: for indices of shape (M, Y0, ..., Yk) and data of shape (X0, ..., Xn), output\[y0, ..., yk, ...\] = data\[indices\[0, y...\], ..., indices\[M-1, y...\], ...\], with shape (Y0, ..., Yk, X_M, ..., Xn). Indices wrap (negative values count from the end). The gradient is scatter-added into data.
 #'
 #' @param data NDArray input 'data'.
 #' @param indices NDArray input 'indices'.
@@ -1822,7 +1822,7 @@
 
 #' LeakyReLU (imperative)
 #'
-#' Applies a leaky rectified linear unit element-wise: leaky (x > 0 ? x : slope*x), elu (x > 0 ? x : slope*(exp(x)-1)), selu, gelu, prelu (a learnt slope `gamma` per channel of axis 1) or rrelu (a random slope in [lower_bound, upper_bound) in training, their mean in inference).
+#' Applies a leaky rectified linear unit element-wise: leaky (x > 0 ? x : slope*x), elu (x > 0 ? x : slope*(exp(x)-1)), selu, gelu, prelu (a learnt slope `gamma` per channel of axis 1) or rrelu (a random slope in \[lower_bound, upper_bound) in training, their mean in inference).
 #'
 #' @param data NDArray input 'data'.
 #' @param act_type one of 'rrelu', 'leaky', 'prelu', 'elu', 'selu', 'gelu', default 'leaky'. Activation function to be applied.
@@ -2068,7 +2068,7 @@
 #' @param momentum float, default '0'. The decay rate of momentum estimates at each epoch.
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
 #' @param ... Parameters by other spellings (`.` for `_`).
 #' @return An MXNDArray, or a list of them for several outputs.
 #' @name mx.nd.nag.mom.update
@@ -2109,7 +2109,7 @@
 
 #' one_hot (imperative)
 #'
-#' Returns a one-hot array: output[..., j] = on_value where j equals the (rounded) index and off_value elsewhere; shape indices.shape + (depth,). An index outside [0, depth) gives a row of off_value. No gradient.
+#' Returns a one-hot array: output\[..., j\] = on_value where j equals the (rounded) index and off_value elsewhere; shape indices.shape + (depth,). An index outside \[0, depth) gives a row of off_value. No gradient.
 #'
 #' @param indices NDArray input 'indices'.
 #' @param depth int, required. Depth of the one hot dimension.
@@ -2159,7 +2159,7 @@
 
 #' pick (imperative)
 #'
-#' Picks elements from an input array along an axis: for data of shape (d0, d1) and index of shape (d0,), pick(data, index, axis=-1)[i] = data[i, index[i]]. The index has the data shape without the axis (or with it as size one). Indices are rounded and clipped (mode='clip') or wrapped (mode='wrap'). The gradient goes to the picked positions.
+#' Picks elements from an input array along an axis: for data of shape (d0, d1) and index of shape (d0,), pick(data, index, axis=-1)\[i\] = data\[i, index\[i\]\]. The index has the data shape without the axis (or with it as size one). Indices are rounded and clipped (mode='clip') or wrapped (mode='wrap'). The gradient goes to the picked positions.
 #'
 #' @param data NDArray input 'data'.
 #' @param index NDArray input 'index'.
@@ -2330,8 +2330,8 @@
 #' @param epsilon float, default '1e-08'. A small constant for numerical stability.
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
-#' @param clip_weights float, default '-1'. Clip weights to the range of [-clip_weights, clip_weights] If clip_weights <= 0, weight clipping is turned off. weights = max(min(weights, clip_weights), -clip_weights).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_weights float, default '-1'. Clip weights to the range of \[-clip_weights, clip_weights\] If clip_weights <= 0, weight clipping is turned off. weights = max(min(weights, clip_weights), -clip_weights).
 #' @param ... Parameters by other spellings (`.` for `_`).
 #' @return An MXNDArray, or a list of them for several outputs.
 #' @name mx.nd.rmsprop.update
@@ -2355,8 +2355,8 @@
 #' @param epsilon float, default '1e-08'. A small constant for numerical stability.
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
-#' @param clip_weights float, default '-1'. Clip weights to the range of [-clip_weights, clip_weights] If clip_weights <= 0, weight clipping is turned off. weights = max(min(weights, clip_weights), -clip_weights).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_weights float, default '-1'. Clip weights to the range of \[-clip_weights, clip_weights\] If clip_weights <= 0, weight clipping is turned off. weights = max(min(weights, clip_weights), -clip_weights).
 #' @param ... Parameters by other spellings (`.` for `_`).
 #' @return An MXNDArray, or a list of them for several outputs.
 #' @name mx.nd.rmspropalex.update
@@ -2393,7 +2393,7 @@
 
 #' SequenceLast (imperative)
 #'
-#' Takes the last element of each sequence: data[sequence_length[n]-1, n, ...] for axis 0 (the last step when use_sequence_length is False). The output drops the time axis.
+#' Takes the last element of each sequence: data\[sequence_length\[n\]-1, n, ...\] for axis 0 (the last step when use_sequence_length is False). The output drops the time axis.
 #'
 #' @param data NDArray input 'data'.
 #' @param use_sequence_length boolean, default 'False'. If set to true, this layer takes in an extra input parameter `sequence_length` to specify variable length sequence
@@ -2408,7 +2408,7 @@
 
 #' SequenceMask (imperative)
 #'
-#' Sets all elements outside the sequence to a constant value: with use_sequence_length, the steps t >= sequence_length[n] of sequence n (along `axis`, 0 for (T, N, ...) data, 1 for (N, T, ...)) are set to `value`; otherwise the input is returned unchanged.
+#' Sets all elements outside the sequence to a constant value: with use_sequence_length, the steps t >= sequence_length\[n\] of sequence n (along `axis`, 0 for (T, N, ...) data, 1 for (N, T, ...)) are set to `value`; otherwise the input is returned unchanged.
 #'
 #' @param data NDArray input 'data'.
 #' @param use_sequence_length boolean, default 'False'. If set to true, this layer takes in an extra input parameter `sequence_length` to specify variable length sequence
@@ -2424,7 +2424,7 @@
 
 #' SequenceReverse (imperative)
 #'
-#' Reverses the elements of each sequence along axis 0 of (T, N, ...) data: the first sequence_length[n] steps of sequence n are reversed and the padding after them is left in place (all T steps without use_sequence_length).
+#' Reverses the elements of each sequence along axis 0 of (T, N, ...) data: the first sequence_length\[n\] steps of sequence n are reversed and the padding after them is left in place (all T steps without use_sequence_length).
 #'
 #' @param data NDArray input 'data'.
 #' @param use_sequence_length boolean, default 'False'. If set to true, this layer takes in an extra input parameter `sequence_length` to specify variable length sequence
@@ -2448,7 +2448,7 @@
 #' @param momentum float, default '0'. The decay rate of momentum estimates at each epoch.
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
 #' @param lazy_update boolean, default 'True'. If true, lazy updates are applied if gradient's stype is row_sparse.
 #' @param ... Parameters by other spellings (`.` for `_`).
 #' @return An MXNDArray, or a list of them for several outputs.
@@ -2467,7 +2467,7 @@
 #' @param lr float, required. Learning rate
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
 #' @param lazy_update boolean, default 'True'. If true, lazy updates are applied if gradient's stype is row_sparse.
 #' @param ... Parameters by other spellings (`.` for `_`).
 #' @return An MXNDArray, or a list of them for several outputs.
@@ -2512,7 +2512,7 @@
 #' @param lr float, required. Learning rate
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
 #' @param ... Parameters by other spellings (`.` for `_`).
 #' @return An MXNDArray, or a list of them for several outputs.
 #' @name mx.nd.signsgd.update
@@ -2532,7 +2532,7 @@
 #' @param momentum float, default '0'. The decay rate of momentum estimates at each epoch.
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
 #' @param wd_lh float, default '0'. The amount of weight decay that does not go into gradient/momentum calculations otherwise do weight decay algorithmically only.
 #' @param ... Parameters by other spellings (`.` for `_`).
 #' @return An MXNDArray, or a list of them for several outputs.
@@ -2570,7 +2570,7 @@
 
 #' slice (imperative)
 #'
-#' Takes a slice of the input: for each leading (C-order) dim i, the indices begin[i], begin[i]+step[i], ... up to but excluding end[i]. Negative indices count from the end and None takes the whole range; dims past the tuples are kept whole. `crop` is the same op.
+#' Takes a slice of the input: for each leading (C-order) dim i, the indices begin\[i\], begin\[i\]+step\[i\], ... up to but excluding end\[i\]. Negative indices count from the end and None takes the whole range; dims past the tuples are kept whole. `crop` is the same op.
 #'
 #' @param data NDArray input 'data'.
 #' @param begin shape, required. Starting indices (C order) of the slice; negative counts from the end, None means from the start.
@@ -2656,7 +2656,7 @@
 
 #' softmax (imperative)
 #'
-#' Applies the softmax function along `axis`: exp(x/t) normalised to sum to 1, t being the temperature (1 by default). With use_length, only the first length[i] entries of each line take part and the rest are set to 0.
+#' Applies the softmax function along `axis`: exp(x/t) normalised to sum to 1, t being the temperature (1 by default). With use_length, only the first length\[i\] entries of each line take part and the rest are set to 0.
 #'
 #' @param data NDArray input 'data'.
 #' @param axis int, default '-1'. The axis along which to compute softmax.
@@ -2836,11 +2836,11 @@
 
 #' take (imperative)
 #'
-#' Takes elements from an input array along an axis: the output shape is a.shape[:axis] + indices.shape + a.shape[axis+1:]. Indices are rounded to the nearest integer and clipped (mode='clip'), wrapped (mode='wrap') or checked (mode='raise'). The gradient is scatter-added into a; indices get none.
+#' Takes elements from an input array along an axis: the output shape is a.shape\[:axis\] + indices.shape + a.shape\[axis+1:\]. Indices are rounded to the nearest integer and clipped (mode='clip'), wrapped (mode='wrap') or checked (mode='raise'). The gradient is scatter-added into a; indices get none.
 #'
 #' @param a NDArray input 'a'.
 #' @param indices NDArray input 'indices'.
-#' @param axis int, default '0'. The axis of the input array to take from (C order; in [-r, r-1] for an input of rank r).
+#' @param axis int, default '0'. The axis of the input array to take from (C order; in \[-r, r-1\] for an input of rank r).
 #' @param mode one of 'raise', 'wrap', 'clip', default 'clip'. How out-of-bound indices behave: clip to the range (default), wrap around, or raise an error.
 #' @param ... Parameters by other spellings (`.` for `_`).
 #' @return An MXNDArray, or a list of them for several outputs.
@@ -2892,10 +2892,10 @@
 
 #' transpose (imperative)
 #'
-#' Permutes the dims of the input: output dim i is input dim axes[i] (C-order axes). With no axes the dims are reversed, which for a matrix is the usual transpose.
+#' Permutes the dims of the input: output dim i is input dim axes\[i\] (C-order axes). With no axes the dims are reversed, which for a matrix is the usual transpose.
 #'
 #' @param data NDArray input 'data'.
-#' @param axes shape, default '()'. Permutation of the (C-order) axes: output dim i is input dim axes[i]. Empty reverses all axes.
+#' @param axes shape, default '()'. Permutation of the (C-order) axes: output dim i is input dim axes\[i\]. Empty reverses all axes.
 #' @param ... Parameters by other spellings (`.` for `_`).
 #' @return An MXNDArray, or a list of them for several outputs.
 #' @name mx.nd.transpose
@@ -2937,7 +2937,7 @@
 
 #' where (imperative)
 #'
-#' Returns elements from x or y depending on condition: output[i] = x[i] if condition[i] != 0 else y[i]. condition has the shape of x, or is 1-D of length x.shape[0] and then selects whole rows. The gradient goes to x where the condition is non-zero and to y elsewhere; the condition gets none.
+#' Returns elements from x or y depending on condition: output\[i\] = x\[i\] if condition\[i\] != 0 else y\[i\]. condition has the shape of x, or is 1-D of length x.shape\[0\] and then selects whole rows. The gradient goes to x where the condition is non-zero and to y elsewhere; the condition gets none.
 #'
 #' @param condition NDArray input 'condition'.
 #' @param x NDArray input 'x'.
@@ -3008,7 +3008,7 @@
 #' @param epsilon float, default '1e-08'. A small constant for numerical stability.
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
 #' @param lazy_update boolean, default 'True'. If true, lazy updates are applied if gradient's stype is row_sparse.
 #' @param name The node's name (automatic when NULL).
 #' @param attr A named list of node attributes.
@@ -3180,7 +3180,7 @@
 
 #' batch_dot (symbolic)
 #'
-#' Batchwise dot product: for lhs of shape (b, m, k) and rhs of shape (b, k, n) (or N-D inputs with equal leading batch dims) out[i] = dot(lhs[i], rhs[i]) over the last two axes, with optional transposes of either operand. Computed with one BLAS GEMM per batch element.
+#' Batchwise dot product: for lhs of shape (b, m, k) and rhs of shape (b, k, n) (or N-D inputs with equal leading batch dims) out\[i\] = dot(lhs\[i\], rhs\[i\]) over the last two axes, with optional transposes of either operand. Computed with one BLAS GEMM per batch element.
 #'
 #' @param lhs MXSymbol input 'lhs' (a variable named <name>_lhs is made when absent).
 #' @param rhs MXSymbol input 'rhs' (a variable named <name>_rhs is made when absent).
@@ -3629,7 +3629,7 @@
 
 #' clip (symbolic)
 #'
-#' Clips values to [a_min, a_max]: x > a_max gives a_max, x < a_min gives a_min. The gradient passes where a_min <= x <= a_max and is zero elsewhere.
+#' Clips values to \[a_min, a_max\]: x > a_max gives a_max, x < a_min gives a_min. The gradient passes where a_min <= x <= a_max and is zero elsewhere.
 #'
 #' @param data MXSymbol input 'data' (a variable named <name>_data is made when absent).
 #' @param a_min float, required. Minimum value
@@ -3766,7 +3766,7 @@
 
 #' dot (symbolic)
 #'
-#' Dot product of two arrays (MXNet semantics): contracts the last axis of lhs with the first axis of rhs (transpose_a / transpose_b contract the first axis of lhs / the last axis of rhs instead); output shape lhs.shape[:-1] + rhs.shape[1:]. Two vectors give their inner product with shape (1,). In R's reversed dims, mx.nd.dot(t(a), t(b)) equals t(a \%*\% b). Computed with the BLAS GEMM.
+#' Dot product of two arrays (MXNet semantics): contracts the last axis of lhs with the first axis of rhs (transpose_a / transpose_b contract the first axis of lhs / the last axis of rhs instead); output shape lhs.shape\[:-1\] + rhs.shape\[1:\]. Two vectors give their inner product with shape (1,). In R's reversed dims, mx.nd.dot(t(a), t(b)) equals t(a \%*\% b). Computed with the BLAS GEMM.
 #'
 #' @param lhs MXSymbol input 'lhs' (a variable named <name>_lhs is made when absent).
 #' @param rhs MXSymbol input 'rhs' (a variable named <name>_rhs is made when absent).
@@ -3868,7 +3868,7 @@
 
 #' Embedding (symbolic)
 #'
-#' Maps integer indices to vector representations: `output[..., :] = weight[data[...], :]`, with shape data.shape + (output_dim,). The weight has shape (input_dim, output_dim) and is inferred from the parameters. Indices are rounded and clipped to `[0, input_dim)`. The weight gradient is scatter-added; the indices get none.
+#' Maps integer indices to vector representations: output\[..., :\] = weight\[data\[...\], :\], with shape data.shape + (output_dim,). The weight has shape (input_dim, output_dim) and is inferred from the parameters. Indices are rounded and clipped to \[0, input_dim). The weight gradient is scatter-added; the indices get none.
 #'
 #' @param data MXSymbol input 'data' (a variable named <name>_data is made when absent).
 #' @param weight MXSymbol input 'weight' (a variable named <name>_weight is made when absent).
@@ -3921,7 +3921,7 @@
 #' Inserts a new axis of size 1 at position `axis` (C order; negative counts from the end). The data are not moved.
 #'
 #' @param data MXSymbol input 'data' (a variable named <name>_data is made when absent).
-#' @param axis int, required. Position of the new axis (C order, in [-ndim-1, ndim]; negative counts from the end).
+#' @param axis int, required. Position of the new axis (C order, in \[-ndim-1, ndim\]; negative counts from the end).
 #' @param name The node's name (automatic when NULL).
 #' @param attr A named list of node attributes.
 #' @param ... Parameters by other spellings (`.` for `_`), or inputs by name.
@@ -4012,7 +4012,7 @@
 #' @param t int, required. Number of update.
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_grad float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_grad float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
 #' @param name The node's name (automatic when NULL).
 #' @param attr A named list of node attributes.
 #' @param ... Parameters by other spellings (`.` for `_`), or inputs by name.
@@ -4036,7 +4036,7 @@
 #' @param beta float, default '1'. Per-Coordinate Learning Rate beta.
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
 #' @param name The node's name (automatic when NULL).
 #' @param attr A named list of node attributes.
 #' @param ... Parameters by other spellings (`.` for `_`), or inputs by name.
@@ -4069,7 +4069,7 @@
 
 #' gather_nd (symbolic)
 #'
-#' Gathers slices of data at the positions given by indices: for indices of shape (M, Y0, ..., Yk) and data of shape (X0, ..., Xn), output[y0, ..., yk, ...] = data[indices[0, y...], ..., indices[M-1, y...], ...], with shape (Y0, ..., Yk, X_M, ..., Xn). Indices wrap (negative values count from the end). The gradient is scatter-added into data.
+#' Gathers slices of data at the positions given by indices: for indices of shape (M, Y0, ..., Yk) and data of shape (X0, ..., Xn), output\[y0, ..., yk, ...\] = data\[indices\[0, y...\], ..., indices\[M-1, y...\], ...\], with shape (Y0, ..., Yk, X_M, ..., Xn). Indices wrap (negative values count from the end). The gradient is scatter-added into data.
 #'
 #' @param data MXSymbol input 'data' (a variable named <name>_data is made when absent).
 #' @param indices MXSymbol input 'indices' (a variable named <name>_indices is made when absent).
@@ -4102,7 +4102,7 @@
 
 #' LeakyReLU (symbolic)
 #'
-#' Applies a leaky rectified linear unit element-wise: leaky (x > 0 ? x : slope*x), elu (x > 0 ? x : slope*(exp(x)-1)), selu, gelu, prelu (a learnt slope `gamma` per channel of axis 1) or rrelu (a random slope in [lower_bound, upper_bound) in training, their mean in inference).
+#' Applies a leaky rectified linear unit element-wise: leaky (x > 0 ? x : slope*x), elu (x > 0 ? x : slope*(exp(x)-1)), selu, gelu, prelu (a learnt slope `gamma` per channel of axis 1) or rrelu (a random slope in \[lower_bound, upper_bound) in training, their mean in inference).
 #'
 #' @param data MXSymbol input 'data' (a variable named <name>_data is made when absent).
 #' @param act_type one of 'rrelu', 'leaky', 'prelu', 'elu', 'selu', 'gelu', default 'leaky'. Activation function to be applied.
@@ -4378,7 +4378,7 @@
 #' @param momentum float, default '0'. The decay rate of momentum estimates at each epoch.
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
 #' @param name The node's name (automatic when NULL).
 #' @param attr A named list of node attributes.
 #' @param ... Parameters by other spellings (`.` for `_`), or inputs by name.
@@ -4425,7 +4425,7 @@
 
 #' one_hot (symbolic)
 #'
-#' Returns a one-hot array: output[..., j] = on_value where j equals the (rounded) index and off_value elsewhere; shape indices.shape + (depth,). An index outside [0, depth) gives a row of off_value. No gradient.
+#' Returns a one-hot array: output\[..., j\] = on_value where j equals the (rounded) index and off_value elsewhere; shape indices.shape + (depth,). An index outside \[0, depth) gives a row of off_value. No gradient.
 #'
 #' @param indices MXSymbol input 'indices' (a variable named <name>_indices is made when absent).
 #' @param depth int, required. Depth of the one hot dimension.
@@ -4481,7 +4481,7 @@
 
 #' pick (symbolic)
 #'
-#' Picks elements from an input array along an axis: for data of shape (d0, d1) and index of shape (d0,), pick(data, index, axis=-1)[i] = data[i, index[i]]. The index has the data shape without the axis (or with it as size one). Indices are rounded and clipped (mode='clip') or wrapped (mode='wrap'). The gradient goes to the picked positions.
+#' Picks elements from an input array along an axis: for data of shape (d0, d1) and index of shape (d0,), pick(data, index, axis=-1)\[i\] = data\[i, index\[i\]\]. The index has the data shape without the axis (or with it as size one). Indices are rounded and clipped (mode='clip') or wrapped (mode='wrap'). The gradient goes to the picked positions.
 #'
 #' @param data MXSymbol input 'data' (a variable named <name>_data is made when absent).
 #' @param index MXSymbol input 'index' (a variable named <name>_index is made when absent).
@@ -4672,8 +4672,8 @@
 #' @param epsilon float, default '1e-08'. A small constant for numerical stability.
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
-#' @param clip_weights float, default '-1'. Clip weights to the range of [-clip_weights, clip_weights] If clip_weights <= 0, weight clipping is turned off. weights = max(min(weights, clip_weights), -clip_weights).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_weights float, default '-1'. Clip weights to the range of \[-clip_weights, clip_weights\] If clip_weights <= 0, weight clipping is turned off. weights = max(min(weights, clip_weights), -clip_weights).
 #' @param name The node's name (automatic when NULL).
 #' @param attr A named list of node attributes.
 #' @param ... Parameters by other spellings (`.` for `_`), or inputs by name.
@@ -4699,8 +4699,8 @@
 #' @param epsilon float, default '1e-08'. A small constant for numerical stability.
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
-#' @param clip_weights float, default '-1'. Clip weights to the range of [-clip_weights, clip_weights] If clip_weights <= 0, weight clipping is turned off. weights = max(min(weights, clip_weights), -clip_weights).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_weights float, default '-1'. Clip weights to the range of \[-clip_weights, clip_weights\] If clip_weights <= 0, weight clipping is turned off. weights = max(min(weights, clip_weights), -clip_weights).
 #' @param name The node's name (automatic when NULL).
 #' @param attr A named list of node attributes.
 #' @param ... Parameters by other spellings (`.` for `_`), or inputs by name.
@@ -4743,7 +4743,7 @@
 
 #' SequenceLast (symbolic)
 #'
-#' Takes the last element of each sequence: data[sequence_length[n]-1, n, ...] for axis 0 (the last step when use_sequence_length is False). The output drops the time axis.
+#' Takes the last element of each sequence: data\[sequence_length\[n\]-1, n, ...\] for axis 0 (the last step when use_sequence_length is False). The output drops the time axis.
 #'
 #' @param data MXSymbol input 'data' (a variable named <name>_data is made when absent).
 #' @param use_sequence_length boolean, default 'False'. If set to true, this layer takes in an extra input parameter `sequence_length` to specify variable length sequence
@@ -4760,7 +4760,7 @@
 
 #' SequenceMask (symbolic)
 #'
-#' Sets all elements outside the sequence to a constant value: with use_sequence_length, the steps t >= sequence_length[n] of sequence n (along `axis`, 0 for (T, N, ...) data, 1 for (N, T, ...)) are set to `value`; otherwise the input is returned unchanged.
+#' Sets all elements outside the sequence to a constant value: with use_sequence_length, the steps t >= sequence_length\[n\] of sequence n (along `axis`, 0 for (T, N, ...) data, 1 for (N, T, ...)) are set to `value`; otherwise the input is returned unchanged.
 #'
 #' @param data MXSymbol input 'data' (a variable named <name>_data is made when absent).
 #' @param use_sequence_length boolean, default 'False'. If set to true, this layer takes in an extra input parameter `sequence_length` to specify variable length sequence
@@ -4778,7 +4778,7 @@
 
 #' SequenceReverse (symbolic)
 #'
-#' Reverses the elements of each sequence along axis 0 of (T, N, ...) data: the first sequence_length[n] steps of sequence n are reversed and the padding after them is left in place (all T steps without use_sequence_length).
+#' Reverses the elements of each sequence along axis 0 of (T, N, ...) data: the first sequence_length\[n\] steps of sequence n are reversed and the padding after them is left in place (all T steps without use_sequence_length).
 #'
 #' @param data MXSymbol input 'data' (a variable named <name>_data is made when absent).
 #' @param use_sequence_length boolean, default 'False'. If set to true, this layer takes in an extra input parameter `sequence_length` to specify variable length sequence
@@ -4804,7 +4804,7 @@
 #' @param momentum float, default '0'. The decay rate of momentum estimates at each epoch.
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
 #' @param lazy_update boolean, default 'True'. If true, lazy updates are applied if gradient's stype is row_sparse.
 #' @param name The node's name (automatic when NULL).
 #' @param attr A named list of node attributes.
@@ -4825,7 +4825,7 @@
 #' @param lr float, required. Learning rate
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
 #' @param lazy_update boolean, default 'True'. If true, lazy updates are applied if gradient's stype is row_sparse.
 #' @param name The node's name (automatic when NULL).
 #' @param attr A named list of node attributes.
@@ -4876,7 +4876,7 @@
 #' @param lr float, required. Learning rate
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
 #' @param name The node's name (automatic when NULL).
 #' @param attr A named list of node attributes.
 #' @param ... Parameters by other spellings (`.` for `_`), or inputs by name.
@@ -4898,7 +4898,7 @@
 #' @param momentum float, default '0'. The decay rate of momentum estimates at each epoch.
 #' @param wd float, default '0'. Weight decay augments the objective function with a regularization term that penalizes large weights. The penalty scales with the square of the magnitude of each weight.
 #' @param rescale_grad float, default '1'. Rescale gradient to grad = rescale_grad*grad.
-#' @param clip_gradient float, default '-1'. Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
+#' @param clip_gradient float, default '-1'. Clip gradient to the range of \[-clip_gradient, clip_gradient\] If clip_gradient <= 0, gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient).
 #' @param wd_lh float, default '0'. The amount of weight decay that does not go into gradient/momentum calculations otherwise do weight decay algorithmically only.
 #' @param name The node's name (automatic when NULL).
 #' @param attr A named list of node attributes.
@@ -4942,7 +4942,7 @@
 
 #' slice (symbolic)
 #'
-#' Takes a slice of the input: for each leading (C-order) dim i, the indices begin[i], begin[i]+step[i], ... up to but excluding end[i]. Negative indices count from the end and None takes the whole range; dims past the tuples are kept whole. `crop` is the same op.
+#' Takes a slice of the input: for each leading (C-order) dim i, the indices begin\[i\], begin\[i\]+step\[i\], ... up to but excluding end\[i\]. Negative indices count from the end and None takes the whole range; dims past the tuples are kept whole. `crop` is the same op.
 #'
 #' @param data MXSymbol input 'data' (a variable named <name>_data is made when absent).
 #' @param begin shape, required. Starting indices (C order) of the slice; negative counts from the end, None means from the start.
@@ -5038,7 +5038,7 @@
 
 #' softmax (symbolic)
 #'
-#' Applies the softmax function along `axis`: exp(x/t) normalised to sum to 1, t being the temperature (1 by default). With use_length, only the first length[i] entries of each line take part and the rest are set to 0.
+#' Applies the softmax function along `axis`: exp(x/t) normalised to sum to 1, t being the temperature (1 by default). With use_length, only the first length\[i\] entries of each line take part and the rest are set to 0.
 #'
 #' @param data MXSymbol input 'data' (a variable named <name>_data is made when absent).
 #' @param axis int, default '-1'. The axis along which to compute softmax.
@@ -5240,11 +5240,11 @@
 
 #' take (symbolic)
 #'
-#' Takes elements from an input array along an axis: the output shape is a.shape[:axis] + indices.shape + a.shape[axis+1:]. Indices are rounded to the nearest integer and clipped (mode='clip'), wrapped (mode='wrap') or checked (mode='raise'). The gradient is scatter-added into a; indices get none.
+#' Takes elements from an input array along an axis: the output shape is a.shape\[:axis\] + indices.shape + a.shape\[axis+1:\]. Indices are rounded to the nearest integer and clipped (mode='clip'), wrapped (mode='wrap') or checked (mode='raise'). The gradient is scatter-added into a; indices get none.
 #'
 #' @param a MXSymbol input 'a' (a variable named <name>_a is made when absent).
 #' @param indices MXSymbol input 'indices' (a variable named <name>_indices is made when absent).
-#' @param axis int, default '0'. The axis of the input array to take from (C order; in [-r, r-1] for an input of rank r).
+#' @param axis int, default '0'. The axis of the input array to take from (C order; in \[-r, r-1\] for an input of rank r).
 #' @param mode one of 'raise', 'wrap', 'clip', default 'clip'. How out-of-bound indices behave: clip to the range (default), wrap around, or raise an error.
 #' @param name The node's name (automatic when NULL).
 #' @param attr A named list of node attributes.
@@ -5304,10 +5304,10 @@
 
 #' transpose (symbolic)
 #'
-#' Permutes the dims of the input: output dim i is input dim axes[i] (C-order axes). With no axes the dims are reversed, which for a matrix is the usual transpose.
+#' Permutes the dims of the input: output dim i is input dim axes\[i\] (C-order axes). With no axes the dims are reversed, which for a matrix is the usual transpose.
 #'
 #' @param data MXSymbol input 'data' (a variable named <name>_data is made when absent).
-#' @param axes shape, default '()'. Permutation of the (C-order) axes: output dim i is input dim axes[i]. Empty reverses all axes.
+#' @param axes shape, default '()'. Permutation of the (C-order) axes: output dim i is input dim axes\[i\]. Empty reverses all axes.
 #' @param name The node's name (automatic when NULL).
 #' @param attr A named list of node attributes.
 #' @param ... Parameters by other spellings (`.` for `_`), or inputs by name.
@@ -5355,7 +5355,7 @@
 
 #' where (symbolic)
 #'
-#' Returns elements from x or y depending on condition: output[i] = x[i] if condition[i] != 0 else y[i]. condition has the shape of x, or is 1-D of length x.shape[0] and then selects whole rows. The gradient goes to x where the condition is non-zero and to y elsewhere; the condition gets none.
+#' Returns elements from x or y depending on condition: output\[i\] = x\[i\] if condition\[i\] != 0 else y\[i\]. condition has the shape of x, or is 1-D of length x.shape\[0\] and then selects whole rows. The gradient goes to x where the condition is non-zero and to y elsewhere; the condition gets none.
 #'
 #' @param condition MXSymbol input 'condition' (a variable named <name>_condition is made when absent).
 #' @param x MXSymbol input 'x' (a variable named <name>_x is made when absent).
