@@ -126,16 +126,6 @@ mx.io.internal.show <- function(x) {
   invisible(x)
 }
 
-# Writes the current batch of a built-in iterator straight into existing
-# NDArrays (the executor's inputs), skipping the NDArray handles value()
-# makes.  Returns FALSE (doing nothing) for iterators without a native
-# handle, so callers fall back to value().
-mx.io.internal.value.into <- function(iter, data, label = NULL) {
-  if (!mx.io.internal.native(iter)) return(FALSE)
-  .Call(C_io_value_into, iter$handle, data, label)
-  TRUE
-}
-
 # TRUE for a built-in iterator with a native handle (not a custom iterator
 # that extends one and may override its methods).
 mx.io.internal.native <- function(iter) {

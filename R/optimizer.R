@@ -339,6 +339,13 @@ mx.opt.get.updater <- function(optimizer, weights, ctx = NULL) {
 
   states <- vector("list", n)
   made <- logical(n)
+  # Makes index i's state on its first update.
+  make.state <- function(i, w) {
+    if (made[[i]]) return(invisible(NULL))
+    st <- optimizer$create.state(i, w)
+    if (!is.null(st)) states[[i]] <<- st
+    made[[i]] <<- TRUE
+  }
   # The one-call path: for mx.opt.create's optimizers whose update() was
   # not replaced, when every weight and gradient is an NDArray.  The
   # argument lists for the engine are built once and reused while the
@@ -353,11 +360,7 @@ mx.opt.get.updater <- function(optimizer, weights, ctx = NULL) {
     }
     mx.internal.updater.check(weight, grad, n)
     if (fused && all(vapply(weight, is.mx.ndarray, TRUE)) && all(vapply(grad, is.mx.ndarray, TRUE))) {
-      for (i in which(!made)) {
-        st <- optimizer$create.state(i, weight[[i]])
-        if (!is.null(st)) states[[i]] <<- st
-        made[[i]] <<- TRUE
-      }
+      for (i in seq_len(n)) make.state(i, weight[[i]])
       last <<- list(weight = weight, grad = grad, indices = seq_len(n),
                     inputs = .mapply(function(w, g, s) c(list(w, g), s), list(weight, grad, states), NULL),
                     outputs = lapply(weight, list))
@@ -373,11 +376,7 @@ mx.opt.get.updater <- function(optimizer, weights, ctx = NULL) {
       if (is.null(g) || is.null(w)) next
       if (!is.mx.ndarray(w)) w <- mx.nd.array(w)
       if (!is.mx.ndarray(g)) g <- mx.nd.array(g, ctx(w), mx.nd.dtype(w))
-      if (!made[[i]]) {
-        st <- optimizer$create.state(i, w)
-        if (!is.null(st)) states[[i]] <<- st
-        made[[i]] <<- TRUE
-      }
+      make.state(i, w)
       r <- update(i, w, g, states[[i]])
       if (is.list(r) && !is.mx.ndarray(r) && "weight" %in% names(r)) {
         # MXNet R 0.x style: a new weight and a new state.

@@ -236,12 +236,13 @@ task.profile <- function(a) {
   it <- mx.io.arrayiter(x, y, batch.size = a$batch, shuffle = TRUE)
   it$reset()
   # The batch as FeedForward.create feeds it: written straight into the
-  # executor's inputs when the package can (mx.io.internal.value.into),
-  # else value() + copy.
-  into <- get0("mx.io.internal.value.into", asNamespace("symnet"))
+  # executor's inputs for a built-in iterator, else value() + copy.
+  native <- get0("mx.io.internal.native", asNamespace("symnet"))
   iter <- time.calls(function() {
     if (!it$iter.next()) { it$reset(); it$iter.next() }
-    if (is.null(into) || !into(it, ex$ref.arg.arrays$data, ex$ref.arg.arrays$softmax_label)) {
+    if (!is.null(native) && native(it)) {
+      .Call(symnet:::C_io_value_into, it$handle, ex$ref.arg.arrays$data, ex$ref.arg.arrays$softmax_label)
+    } else {
       b <- it$value()
       .Call(symnet:::C_nd_copy_into, ex$ref.arg.arrays$data, b$data)
       .Call(symnet:::C_nd_copy_into, ex$ref.arg.arrays$softmax_label, b$label)

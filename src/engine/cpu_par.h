@@ -99,6 +99,22 @@ static inline int sn_thread_id(void) {
 #define SN_OMP(x)
 #endif
 
+/* Runs BODY for the blocks of `block` elements that cover [0, n), with
+ * int64_t lo (first element) and len (its length) in scope; the blocks are
+ * split over the threads when n >= SN_PAR_GRAIN.  For vectorised leaf
+ * kernels over one contiguous run (SN_VEC_CLONES): each block is one call. */
+#define SN_FOR_BLOCKS(n, block, lo, len, ...)                                                  \
+  do {                                                                                         \
+    const int64_t sn_n_ = (n), sn_nblk_ = (sn_n_ + (block) - 1) / (block);                     \
+    SN_OMP(parallel for schedule(static) if (sn_n_ >= SN_PAR_GRAIN)                            \
+               num_threads(sn_num_threads()))                                                  \
+    for (int64_t sn_b_ = 0; sn_b_ < sn_nblk_; sn_b_++) {                                       \
+      const int64_t lo = sn_b_ * (block);                                                      \
+      const int64_t len = sn_n_ - lo < (block) ? sn_n_ - lo : (block);                         \
+      __VA_ARGS__;                                                                             \
+    }                                                                                          \
+  } while (0)
+
 /* The number of threads of the current team (1 outside parallel regions). */
 static inline int sn_par_team_size(void) {
 #ifdef _OPENMP

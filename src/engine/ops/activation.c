@@ -115,35 +115,15 @@ SN_VEC_CLONES static void act_sigmoid_run_f32(float *y, const float *x, int64_t 
 SN_DEFINE_ACT_RUNS(float, f32)
 SN_DEFINE_ACT_RUNS(double, f64)
 
-/* Elements per block; blocks are split over the threads when there are at
- * least SN_ACT_PAR_MIN elements. */
+/* Elements per block (cpu_par.h's SN_FOR_BLOCKS splits them over the
+ * threads). */
 #define SN_ACT_BLOCK 8192
-#define SN_ACT_PAR_MIN 32768
 
-/* run(y + lo, x + lo, hi - lo) over blocks of [0, n) */
-#define SN_ACT_SPLIT(n, run, y, x)                                                             \
-  do {                                                                                         \
-    const int64_t nblk_ = ((n) + SN_ACT_BLOCK - 1) / SN_ACT_BLOCK;                             \
-    SN_OMP(parallel for schedule(static) if ((n) >= SN_ACT_PAR_MIN)                            \
-               num_threads(sn_num_threads()))                                                  \
-    for (int64_t b_ = 0; b_ < nblk_; b_++) {                                                   \
-      const int64_t lo_ = b_ * SN_ACT_BLOCK;                                                   \
-      const int64_t len_ = (n) - lo_ < SN_ACT_BLOCK ? (n) - lo_ : SN_ACT_BLOCK;                \
-      run((y) + lo_, (x) + lo_, len_);                                                         \
-    }                                                                                          \
-  } while (0)
-/* run(gx + lo, g + lo, y + lo, hi - lo) over blocks of [0, n) */
-#define SN_ACT_SPLIT_GRAD(n, run, gx, g, y)                                                    \
-  do {                                                                                         \
-    const int64_t nblk_ = ((n) + SN_ACT_BLOCK - 1) / SN_ACT_BLOCK;                             \
-    SN_OMP(parallel for schedule(static) if ((n) >= SN_ACT_PAR_MIN)                            \
-               num_threads(sn_num_threads()))                                                  \
-    for (int64_t b_ = 0; b_ < nblk_; b_++) {                                                   \
-      const int64_t lo_ = b_ * SN_ACT_BLOCK;                                                   \
-      const int64_t len_ = (n) - lo_ < SN_ACT_BLOCK ? (n) - lo_ : SN_ACT_BLOCK;                \
-      run((gx) + lo_, (g) + lo_, (y) + lo_, len_);                                             \
-    }                                                                                          \
-  } while (0)
+/* run(y + lo, x + lo, len) over blocks of [0, n) */
+#define SN_ACT_SPLIT(n, run, y, x) SN_FOR_BLOCKS(n, SN_ACT_BLOCK, lo_, len_, run((y) + lo_, (x) + lo_, len_))
+/* run(gx + lo, g + lo, y + lo, len) over blocks of [0, n) */
+#define SN_ACT_SPLIT_GRAD(n, run, gx, g, y) \
+  SN_FOR_BLOCKS(n, SN_ACT_BLOCK, lo_, len_, run((gx) + lo_, (g) + lo_, (y) + lo_, len_))
 
 enum { ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTRELU, ACT_SOFTSIGN };
 enum { PA_ACT_TYPE };

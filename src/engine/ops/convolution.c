@@ -780,6 +780,46 @@ typedef struct {
 typedef void (*conv_chunk_fn)(const conv_job *j, int64_t ch, const conv_tb *tb, int par,
                               void *dWt, double beta);
 
+/* The column matrix of images [n0, n0 + m): im2col into colb, or the images
+ * themselves for the direct 1x1 case.  *ld is its leading dimension. */
+static const void *chunk_cols(const conv_job *j, int64_t n0, int64_t m, void *colb, int par,
+                              int64_t *ld) {
+  const conv_plan *pl = j->pl;
+  const void *img = AT(j->img, n0 * pl->Ci * pl->Si, j->es);
+  if (pl->direct) {
+    *ld = pl->Si;
+    return img;
+  }
+  im2col(j->dt, &pl->g, img, pl->Ci * pl->Si, m, colb, m * pl->Sa, par);
+  *ld = m * pl->Sa;
+  return colb;
+}
+
+/* act of images [n0, n0 + m) as one (Ca, m * Sa) matrix: in place for one
+ * image, else gathered into tmpb.  *ld is its leading dimension. */
+static const void *chunk_act(const conv_job *j, int64_t n0, int64_t m, void *tmpb, int par,
+                             int64_t *ld) {
+  const conv_plan *pl = j->pl;
+  const void *a = AT(j->act, n0 * pl->Ca * pl->Sa, j->es);
+  if (m == 1) {
+    *ld = pl->Sa;
+    return a;
+  }
+  gather(a, m, pl->Ca, pl->Sa, j->es, tmpb, par);
+  *ld = m * pl->Sa;
+  return tmpb;
+}
+
+/* dWt = act col^T (+ beta dWt), per group, over ncol columns. */
+static void chunk_wgrad(const conv_job *j, const void *a, int64_t lda, const void *col,
+                        int64_t ldcol, int64_t ncol, float *wk, int par, void *dWt, double beta) {
+  const conv_plan *pl = j->pl;
+  const size_t es = j->es;
+  for (int64_t gi = 0; gi < pl->G; gi++)
+    gemm(j->dt, par, wk, 0, 1, pl->Mg, pl->Kg, ncol, AT(a, gi * pl->Mg * lda, es), lda,
+         AT(col, gi * pl->Kg * ldcol, es), ldcol, beta, AT(dWt, gi * pl->Mg * pl->Kg, es), pl->Kg);
+}
+
 /* Pass A on chunk ch.  act is read before out is written (they may share tmp). */
 static void chunk_a(const conv_job *j, int64_t ch, const conv_tb *tb, int par, void *dWt,
                     double beta) {
@@ -788,34 +828,16 @@ static void chunk_a(const conv_job *j, int64_t ch, const conv_tb *tb, int par, v
   const conv_plan *pl = j->pl;
   const sn_dtype dt = j->dt;
   const size_t es = j->es;
-  const int64_t G = pl->G, Mg = pl->Mg, Kg = pl->Kg, Sa = pl->Sa, Si = pl->Si;
-  const int64_t Ci = pl->Ci, Ca = pl->Ca;
+  const int64_t G = pl->G, Mg = pl->Mg, Kg = pl->Kg, Sa = pl->Sa;
+  const int64_t Ca = pl->Ca;
   const int64_t n0 = ch * pl->nb, m = pl->N - n0 < pl->nb ? pl->N - n0 : pl->nb;
   const int64_t ncol = m * Sa;
-  const void *col;
   int64_t ldcol;
-  if (pl->direct) {
-    col = AT(j->img, n0 * Ci * Si, es);
-    ldcol = Si;
-  } else {
-    im2col(dt, &pl->g, AT(j->img, n0 * Ci * Si, es), Ci * Si, m, colb, ncol, par);
-    col = colb;
-    ldcol = ncol;
-  }
+  const void *col = chunk_cols(j, n0, m, colb, par, &ldcol);
   if (dWt) {
-    const void *a;
     int64_t lda;
-    if (m == 1) {
-      a = AT(j->act, n0 * Ca * Sa, es);
-      lda = Sa;
-    } else {
-      gather(AT(j->act, n0 * Ca * Sa, es), m, Ca, Sa, es, tmpb, par);
-      a = tmpb;
-      lda = ncol;
-    }
-    for (int64_t gi = 0; gi < G; gi++)
-      gemm(dt, par, wk, 0, 1, Mg, Kg, ncol, AT(a, gi * Mg * lda, es), lda,
-           AT(col, gi * Kg * ldcol, es), ldcol, beta, AT(dWt, gi * Mg * Kg, es), Kg);
+    const void *a = chunk_act(j, n0, m, tmpb, par, &lda);
+    chunk_wgrad(j, a, lda, col, ldcol, ncol, wk, par, dWt, beta);
   }
   if (j->out && j->wp && !par) {
     /* one GEMM per image from the packed weight, straight into the output */
@@ -852,33 +874,15 @@ static void chunk_b(const conv_job *j, int64_t ch, const conv_tb *tb, int par, v
   const sn_dtype dt = j->dt;
   const size_t es = j->es;
   const int64_t G = pl->G, Mg = pl->Mg, Kg = pl->Kg, Sa = pl->Sa, Si = pl->Si;
-  const int64_t Ci = pl->Ci, Ca = pl->Ca;
+  const int64_t Ci = pl->Ci;
   const int64_t n0 = ch * pl->nb, m = pl->N - n0 < pl->nb ? pl->N - n0 : pl->nb;
   const int64_t ncol = m * Sa;
-  const void *a;
   int64_t lda;
-  if (m == 1) {
-    a = AT(j->act, n0 * Ca * Sa, es);
-    lda = Sa;
-  } else {
-    gather(AT(j->act, n0 * Ca * Sa, es), m, Ca, Sa, es, tmpb, par);
-    a = tmpb;
-    lda = ncol;
-  }
+  const void *a = chunk_act(j, n0, m, tmpb, par, &lda);
   if (dWt) {
-    const void *col;
     int64_t ldcol;
-    if (pl->direct) {
-      col = AT(j->img, n0 * Ci * Si, es);
-      ldcol = Si;
-    } else {
-      im2col(dt, &pl->g, AT(j->img, n0 * Ci * Si, es), Ci * Si, m, colb, ncol, par);
-      col = colb;
-      ldcol = ncol;
-    }
-    for (int64_t gi = 0; gi < G; gi++)
-      gemm(dt, par, wk, 0, 1, Mg, Kg, ncol, AT(a, gi * Mg * lda, es), lda,
-           AT(col, gi * Kg * ldcol, es), ldcol, beta, AT(dWt, gi * Mg * Kg, es), Kg);
+    const void *col = chunk_cols(j, n0, m, colb, par, &ldcol);
+    chunk_wgrad(j, a, lda, col, ldcol, ncol, wk, par, dWt, beta);
   }
   if (j->out) {
     void *col;

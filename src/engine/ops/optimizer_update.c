@@ -188,12 +188,8 @@ static int sgd_mom_forward(sn_call *c) {
                 rs = (float)p->v[3].f;
     const float *w = SN_PTR(float, c->in[0]), *g = SN_PTR(float, c->in[1]);
     float *mom = SN_PTR(float, c->in[2]), *out = SN_PTR(float, c->out[0]);
-    const int64_t nblk = (n + SN_UPD_BLOCK - 1) / SN_UPD_BLOCK;
-    SN_PARALLEL_FOR_COST(nblk, SN_UPD_BLOCK)
-    for (int64_t b = 0; b < nblk; b++) {
-      const int64_t lo = b * SN_UPD_BLOCK, len = n - lo < SN_UPD_BLOCK ? n - lo : SN_UPD_BLOCK;
-      sgd_mom_run_f32(out + lo, mom + lo, w + lo, g + lo, len, lr, mo, wd, rs);
-    }
+    SN_FOR_BLOCKS(n, SN_UPD_BLOCK, lo, len,
+                  sgd_mom_run_f32(out + lo, mom + lo, w + lo, g + lo, len, lr, mo, wd, rs));
     return SN_OK;
   }
   FDISPATCH(c->in[0]->dtype, T, {
