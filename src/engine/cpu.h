@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "op.h"
+#include "rand.h"
 #include "tensor.h"
 
 #ifdef _OPENMP
@@ -70,24 +71,7 @@ void sn_set_num_threads(int n);
 /* Typed data pointer of a tensor. */
 #define SN_PTR(T, t) ((T *)sn_tensor_data(t))
 
-/* ---- counter-based random numbers ----
- * Value i of a call with seed s depends only on (s, i), so results do not
- * depend on the thread count or on the device. */
-static inline uint64_t sn_mix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-/* Uniform in (0, 1), never 0 or 1. */
-static inline double sn_rand_uniform(uint64_t seed, uint64_t i) {
-  uint64_t r = sn_mix64(seed ^ sn_mix64(i));
-  return ((double)(r >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
-static inline double sn_rand_normal(uint64_t seed, uint64_t i) {
-  double u1 = sn_rand_uniform(seed, 2 * i), u2 = sn_rand_uniform(seed, 2 * i + 1);
-  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
+/* ---- counter-based random numbers: rand.h (shared with the CUDA kernels) ---- */
 
 /* ---- BLAS ----
  * Row-major GEMM C = alpha * op(A) op(B) + beta * C for float and double,

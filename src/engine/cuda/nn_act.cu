@@ -7,7 +7,7 @@
 // only the output, LeakyReLU reads the input (selu/elu use the true
 // derivative), prelu's gamma gradient is a per-channel sum in double of
 // g * x where x <= 0, rrelu draws its slopes with the engine's counter-based
-// generator (sn_rand_uniform of cpu.h, reproduced here), so CPU and GPU give
+// generator (sn_rand_uniform of ../rand.h, the CPU's source), so CPU and GPU give
 // the same mask for the same seed.  Float kernels use float math.
 //
 // Softmax: per line of the (outer, m, inner) view around the axis, max and
@@ -22,6 +22,7 @@
 //
 // Temporary memory: prelu's gamma gradient may need
 // ch * splits * 16 bytes (chan_reduce); nothing else.
+#include "../rand.h"
 #include "nn_common.cuh"
 
 namespace snn {
@@ -145,18 +146,6 @@ const char *const kLreluNames[] = {"rrelu", "leaky", "prelu", "elu", "selu", "ge
 #define SELU_LAMBDA 1.0507009873554804934193349852946
 #define SELU_ALPHA 1.6732632423543772848170429916717
 
-// cpu.h's counter-based generator, bit for bit.
-__device__ __forceinline__ uint64_t mix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-__device__ __forceinline__ double rand_uniform(uint64_t seed, uint64_t i) {
-  uint64_t r = mix64(seed ^ mix64(i));
-  return ((double)(r >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
-
 template <typename T, int K>
 __global__ void lrelu_fwd_kernel(const T *x, T *y, int64_t n, T slope) {
   SNN_LOOP(i, n) {
@@ -234,7 +223,7 @@ template <typename T>
 __global__ void rrelu_fwd_kernel(const T *x, T *y, T *mask, int64_t n, int train, uint64_t seed,
                                  double lo, double width, double mid) {
   SNN_LOOP(i, n) {
-    const T sl = train ? (T)(lo + width * rand_uniform(seed, (uint64_t)i)) : (T)mid;
+    const T sl = train ? (T)(lo + width * sn_rand_uniform(seed, (uint64_t)i)) : (T)mid;
     if (mask) mask[i] = sl;
     if (y) {
       const T v = x[i];

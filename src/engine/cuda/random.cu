@@ -4,8 +4,8 @@
 // _random_generalized_negative_binomial, _random_randint) and Dropout
 // (ops/dropout.c).
 //
-// Every value comes from the counter-based generator of cpu.h, copied in
-// rand.cuh: value i of a call depends only on (c->seed, i), so the GPU draws
+// Every value comes from the counter-based generator of ../rand.h, the
+// same source the CPU kernels use: value i of a call depends only on (c->seed, i), so the GPU draws
 // the same numbers as the CPU for the same seed.  Uniform, randint and the
 // dropout masks are bit-identical (the affine steps use _rn intrinsics so
 // that nvcc does not fuse them into an FMA the CPU does not use); normal and
@@ -20,76 +20,13 @@
 // being (uniform(seed, j) < 1-p); otherwise the op is the identity and the
 // mask is ones.  Backward is grad * mask.
 #include "kernels.cuh"
-#include "rand.cuh"
+#include "../rand.h"
 
 namespace snk {
 namespace rnd {
 
-// ---- per-element streams (ops/random.c rstream) ----
-struct RStream {
-  uint64_t seed, k;
-};
-
-__device__ __forceinline__ RStream rs_make(uint64_t seed, uint64_t i) {
-  RStream s;
-  s.seed = rand_mix64(seed ^ rand_mix64(i ^ 0xA5A5A5A5DEADBEEFull));
-  s.k = 0;
-  return s;
-}
-__device__ __forceinline__ double rs_uniform(RStream *s) { return rand_uniform(s->seed, s->k++); }
-__device__ __forceinline__ double rs_normal(RStream *s) {
-  const double u1 = rs_uniform(s), u2 = rs_uniform(s);
-  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
-// Gamma(shape a, scale 1), Marsaglia and Tsang (2000), as on the CPU.
-__device__ double rs_gamma(RStream *s, double a) {
-  if (a <= 0) return 0.0;
-  double boost = 1.0;
-  if (a < 1.0) {
-    boost = pow(rs_uniform(s), 1.0 / a);
-    a += 1.0;
-  }
-  const double d = a - 1.0 / 3.0, cc = 1.0 / sqrt(9.0 * d);
-  for (;;) {
-    double x, v;
-    do {
-      x = rs_normal(s);
-      v = 1.0 + cc * x;
-    } while (v <= 0);
-    v = v * v * v;
-    const double u = rs_uniform(s);
-    if (u < 1.0 - 0.0331 * x * x * x * x) return d * v * boost;
-    if (log(u) < 0.5 * x * x + d * (1.0 - v + log(v))) return d * v * boost;
-  }
-}
-
-// Poisson(lam): Knuth below 12, Hormann's PTRS above, as on the CPU.
-__device__ double rs_poisson(RStream *s, double lam) {
-  if (lam <= 0) return 0.0;
-  if (lam < 12.0) {
-    const double l = exp(-lam);
-    double p = 1.0;
-    int64_t k = 0;
-    for (;;) {
-      p *= rs_uniform(s);
-      if (p <= l) return (double)k;
-      k++;
-    }
-  }
-  const double slam = sqrt(lam), loglam = log(lam);
-  const double b = 0.931 + 2.53 * slam, a = -0.059 + 0.02483 * b;
-  const double invalpha = 1.1239 + 1.1328 / (b - 3.4), vr = 0.9277 - 3.6224 / (b - 2.0);
-  for (;;) {
-    const double u = rs_uniform(s) - 0.5, v = rs_uniform(s);
-    const double us = 0.5 - fabs(u);
-    const double k = floor((2.0 * a / us + b) * u + lam + 0.43);
-    if (us >= 0.07 && v <= vr) return k;
-    if (k < 0 || (us < 0.013 && v > us)) continue;
-    if (log(v) + log(invalpha) - log(a / (us * us) + b) <= -lam + k * loglam - lgamma(k + 1.0))
-      return k;
-  }
-}
+// Per-element streams and the gamma/Poisson samplers: ../rand.h, the
+// CPU's own source.
 
 enum { S_UNIFORM, S_NORMAL, S_EXPONENTIAL, S_GAMMA, S_POISSON, S_NEGBIN, S_GENNEGBIN };
 
@@ -101,23 +38,23 @@ struct Sampler {
   __device__ void operator()(int64_t i) const {
     double v;
     if (KIND == S_UNIFORM) {
-      v = __dadd_rn(a, __dmul_rn(b, rand_uniform(seed, (uint64_t)i)));  // lo + width * u
+      v = __dadd_rn(a, __dmul_rn(b, sn_rand_uniform(seed, (uint64_t)i)));  // lo + width * u
     } else if (KIND == S_NORMAL) {
-      v = __dadd_rn(a, __dmul_rn(b, rand_normal(seed, (uint64_t)i)));  // loc + scale * n
+      v = __dadd_rn(a, __dmul_rn(b, sn_rand_normal(seed, (uint64_t)i)));  // loc + scale * n
     } else if (KIND == S_EXPONENTIAL) {
-      v = -log(rand_uniform(seed, (uint64_t)i)) / a;
+      v = -log(sn_rand_uniform(seed, (uint64_t)i)) / a;
     } else {
-      RStream s = rs_make(seed, (uint64_t)i);
+      sn_rstream s = sn_rs_make(seed, (uint64_t)i);
       if (KIND == S_GAMMA) {
-        v = rs_gamma(&s, a) * b;
+        v = sn_rs_gamma(&s, a) * b;
       } else if (KIND == S_POISSON) {
-        v = rs_poisson(&s, a);
+        v = sn_rs_poisson(&s, a);
       } else if (KIND == S_NEGBIN) {  // a = k, b = (1 - p) / p
-        const double lam = b > 0 ? rs_gamma(&s, a) * b : 0.0;
-        v = rs_poisson(&s, lam);
+        const double lam = b > 0 ? sn_rs_gamma(&s, a) * b : 0.0;
+        v = sn_rs_poisson(&s, lam);
       } else {  // a = mu, b = alpha
-        const double lam = b == 0 ? a : rs_gamma(&s, 1.0 / b) * b * a;
-        v = rs_poisson(&s, lam);
+        const double lam = b == 0 ? a : sn_rs_gamma(&s, 1.0 / b) * b * a;
+        v = sn_rs_poisson(&s, lam);
       }
     }
     y[i] = (T)v;
@@ -214,7 +151,7 @@ struct RandInt {
   int64_t lo;
   double width;
   __device__ void operator()(int64_t i) const {
-    y[i] = (T)(lo + (int64_t)floor(__dmul_rn(width, rand_uniform(seed, (uint64_t)i))));
+    y[i] = (T)(lo + (int64_t)floor(__dmul_rn(width, sn_rand_uniform(seed, (uint64_t)i))));
   }
 };
 
@@ -313,7 +250,7 @@ struct DropFused {  // same-shape mask: draw, keep the mask, write the output
   double pkeep;
   T sc;
   __device__ __forceinline__ void operator()(int64_t i) const {
-    const T m = rand_uniform(seed, (uint64_t)i) < pkeep ? sc : (T)0;
+    const T m = sn_rand_uniform(seed, (uint64_t)i) < pkeep ? sc : (T)0;
     if (mask) mask[i] = m;
     if (y) y[i] = x[i] * m;
   }
@@ -327,7 +264,7 @@ struct DropBcast {  // variational: mask element off[1] of data element off[0]
   double pkeep;
   T sc;
   __device__ __forceinline__ void operator()(int64_t, const I *off) const {
-    const T m = rand_uniform(seed, (uint64_t)off[1]) < pkeep ? sc : (T)0;
+    const T m = sn_rand_uniform(seed, (uint64_t)off[1]) < pkeep ? sc : (T)0;
     y[off[0]] = x[off[0]] * m;
   }
 };

@@ -49,79 +49,8 @@ static const char *const no_inputs[] = {NULL};
 static const sn_dtype float_dtype_of[] = {SN_DTYPE_UNKNOWN, SN_F32, SN_F64, SN_F16};
 static const sn_dtype int_dtype_of[] = {SN_DTYPE_UNKNOWN, SN_I32, SN_I64};
 
-/* ---- per-element streams ---- */
-typedef struct {
-  uint64_t seed;
-  uint64_t k;
-} rstream;
-
-static inline rstream rs_make(uint64_t seed, uint64_t i) {
-  rstream s = {sn_mix64(seed ^ sn_mix64(i ^ 0xA5A5A5A5DEADBEEFull)), 0};
-  return s;
-}
-static inline double rs_uniform(rstream *s) { return sn_rand_uniform(s->seed, s->k++); }
-static inline double rs_normal(rstream *s) {
-  const double u1 = rs_uniform(s), u2 = rs_uniform(s);
-  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
-/* Gamma(shape a, scale 1), Marsaglia and Tsang (2000). */
-static double rs_gamma(rstream *s, double a) {
-  if (a <= 0)
-    return 0.0;
-  double boost = 1.0;
-  if (a < 1.0) {
-    boost = pow(rs_uniform(s), 1.0 / a);
-    a += 1.0;
-  }
-  const double d = a - 1.0 / 3.0, cc = 1.0 / sqrt(9.0 * d);
-  for (;;) {
-    double x, v;
-    do {
-      x = rs_normal(s);
-      v = 1.0 + cc * x;
-    } while (v <= 0);
-    v = v * v * v;
-    const double u = rs_uniform(s);
-    if (u < 1.0 - 0.0331 * x * x * x * x)
-      return d * v * boost;
-    if (log(u) < 0.5 * x * x + d * (1.0 - v + log(v)))
-      return d * v * boost;
-  }
-}
-
-/* Poisson(lam). */
-static double rs_poisson(rstream *s, double lam) {
-  if (lam <= 0)
-    return 0.0;
-  if (lam < 12.0) {
-    const double l = exp(-lam);
-    double p = 1.0;
-    int64_t k = 0;
-    for (;;) {
-      p *= rs_uniform(s);
-      if (p <= l)
-        return (double)k;
-      k++;
-    }
-  }
-  /* PTRS, W. Hormann, "The transformed rejection method for generating
-   * Poisson random variables" (1993). */
-  const double slam = sqrt(lam), loglam = log(lam);
-  const double b = 0.931 + 2.53 * slam, a = -0.059 + 0.02483 * b;
-  const double invalpha = 1.1239 + 1.1328 / (b - 3.4), vr = 0.9277 - 3.6224 / (b - 2.0);
-  for (;;) {
-    const double u = rs_uniform(s) - 0.5, v = rs_uniform(s);
-    const double us = 0.5 - fabs(u);
-    const double k = floor((2.0 * a / us + b) * u + lam + 0.43);
-    if (us >= 0.07 && v <= vr)
-      return k;
-    if (k < 0 || (us < 0.013 && v > us))
-      continue;
-    if (log(v) + log(invalpha) - log(a / (us * us) + b) <= -lam + k * loglam - lgamma(k + 1.0))
-      return k;
-  }
-}
+/* Per-element streams (sn_rstream) and the gamma/Poisson samplers: rand.h,
+ * shared with the CUDA kernels. */
 
 /* ---- shared shape/type inference ---- */
 
@@ -334,8 +263,8 @@ static int op_gamma_forward(sn_call *c) {
     T *y = SN_PTR(T, c->out[0]);
     SN_PARALLEL_FOR_COST(n, 32)
     for (int64_t i = 0; i < n; i++) {
-      rstream s = rs_make(seed, (uint64_t)i);
-      y[i] = (T)(rs_gamma(&s, alpha) * beta);
+      sn_rstream s = sn_rs_make(seed, (uint64_t)i);
+      y[i] = (T)(sn_rs_gamma(&s, alpha) * beta);
     }
   });
   return SN_OK;
@@ -375,8 +304,8 @@ static int op_poisson_forward(sn_call *c) {
     T *y = SN_PTR(T, c->out[0]);
     SN_PARALLEL_FOR_COST(n, 32)
     for (int64_t i = 0; i < n; i++) {
-      rstream s = rs_make(seed, (uint64_t)i);
-      y[i] = (T)rs_poisson(&s, lam);
+      sn_rstream s = sn_rs_make(seed, (uint64_t)i);
+      y[i] = (T)sn_rs_poisson(&s, lam);
     }
   });
   return SN_OK;
@@ -420,9 +349,9 @@ static int op_negbin_forward(sn_call *c) {
     T *y = SN_PTR(T, c->out[0]);
     SN_PARALLEL_FOR_COST(n, 64)
     for (int64_t i = 0; i < n; i++) {
-      rstream s = rs_make(seed, (uint64_t)i);
-      const double lam = scale > 0 ? rs_gamma(&s, k) * scale : 0.0;
-      y[i] = (T)rs_poisson(&s, lam);
+      sn_rstream s = sn_rs_make(seed, (uint64_t)i);
+      const double lam = scale > 0 ? sn_rs_gamma(&s, k) * scale : 0.0;
+      y[i] = (T)sn_rs_poisson(&s, lam);
     }
   });
   return SN_OK;
@@ -466,9 +395,9 @@ static int op_gennegbin_forward(sn_call *c) {
     T *y = SN_PTR(T, c->out[0]);
     SN_PARALLEL_FOR_COST(n, 64)
     for (int64_t i = 0; i < n; i++) {
-      rstream s = rs_make(seed, (uint64_t)i);
-      const double lam = alpha == 0 ? mu : rs_gamma(&s, 1.0 / alpha) * alpha * mu;
-      y[i] = (T)rs_poisson(&s, lam);
+      sn_rstream s = sn_rs_make(seed, (uint64_t)i);
+      const double lam = alpha == 0 ? mu : sn_rs_gamma(&s, 1.0 / alpha) * alpha * mu;
+      y[i] = (T)sn_rs_poisson(&s, lam);
     }
   });
   return SN_OK;
