@@ -18,6 +18,7 @@
 #include <cuda_runtime.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #ifdef SN_HAVE_CUDNN
 #include <cudnn.h>
 #endif
@@ -68,6 +69,57 @@ inline int64_t size(const sn_tensor *t) {
   int64_t n = 1;
   for (int i = 0; i < t->shape.ndim; i++) n *= t->shape.dim[i];
   return n;
+}
+
+// Small host helpers for the kernel families' checks and messages (both
+// kernels.cuh and nn_common.cuh take them from here).
+inline const char *op_name(const sn_call *c) {
+  return c && c->p && c->p->op && c->p->op->name ? c->p->op->name : "op";
+}
+
+inline size_t dtype_size(sn_dtype t) {
+  switch (t) {
+    case SN_F32: return 4;
+    case SN_F64: return 8;
+    case SN_F16: return 2;
+    case SN_U8: return 1;
+    case SN_I32: return 4;
+    case SN_I8: return 1;
+    case SN_I64: return 8;
+    default: return 0;
+  }
+}
+
+inline const char *dtype_name(sn_dtype t) {
+  switch (t) {
+    case SN_F32: return "float32";
+    case SN_F64: return "float64";
+    case SN_F16: return "float16";
+    case SN_U8: return "uint8";
+    case SN_I32: return "int32";
+    case SN_I8: return "int8";
+    case SN_I64: return "int64";
+    default: return "unknown";
+  }
+}
+
+inline int64_t nelem(const sn_tensor *t) { return size(t); }
+inline size_t nbytes(const sn_tensor *t) { return (size_t)size(t) * dtype_size(t->dtype); }
+
+// "(2, 3, 4)" for messages.
+inline const char *shape_str(const sn_shape *s, char *buf, size_t n) {
+  size_t k = 0;
+  if (n == 0) return buf;
+  buf[0] = 0;
+  if (s->ndim < 0) {
+    snprintf(buf, n, "?");
+    return buf;
+  }
+  k += (size_t)snprintf(buf + k, n - k, "(");
+  for (int i = 0; i < s->ndim && k < n; i++)
+    k += (size_t)snprintf(buf + k, n - k, i ? ", %lld" : "%lld", (long long)s->dim[i]);
+  if (k < n) snprintf(buf + k, n - k, s->ndim == 1 ? ",)" : ")");
+  return buf;
 }
 
 // ---- caching allocator (allocator.cu) ----

@@ -38,53 +38,12 @@ using snc::host;
 // Host-side helpers
 // ---------------------------------------------------------------------------
 
-inline const char *op_name(const sn_call *c) {
-  return c && c->p && c->p->op && c->p->op->name ? c->p->op->name : "op";
-}
-
-inline size_t dtype_size(sn_dtype t) {
-  switch (t) {
-    case SN_F32: return 4;
-    case SN_F64: return 8;
-    case SN_F16: return 2;
-    case SN_U8: return 1;
-    case SN_I32: return 4;
-    case SN_I8: return 1;
-    case SN_I64: return 8;
-    default: return 0;
-  }
-}
-
-inline const char *dtype_name(sn_dtype t) {
-  switch (t) {
-    case SN_F32: return "float32";
-    case SN_F64: return "float64";
-    case SN_F16: return "float16";
-    case SN_U8: return "uint8";
-    case SN_I32: return "int32";
-    case SN_I8: return "int8";
-    case SN_I64: return "int64";
-    default: return "unknown";
-  }
-}
-
-inline int64_t nelem(const sn_tensor *t) { return snc::size(t); }
-inline size_t nbytes(const sn_tensor *t) { return (size_t)snc::size(t) * dtype_size(t->dtype); }
-
-inline const char *shape_str(const sn_shape *s, char *buf, size_t n) {
-  size_t k = 0;
-  if (n == 0) return buf;
-  buf[0] = 0;
-  if (s->ndim < 0) {
-    snprintf(buf, n, "?");
-    return buf;
-  }
-  k += (size_t)snprintf(buf + k, n - k, "(");
-  for (int i = 0; i < s->ndim && k < n; i++)
-    k += (size_t)snprintf(buf + k, n - k, i ? ", %lld" : "%lld", (long long)s->dim[i]);
-  if (k < n) snprintf(buf + k, n - k, s->ndim == 1 ? ",)" : ")");
-  return buf;
-}
+using snc::dtype_name;
+using snc::dtype_size;
+using snc::nbytes;
+using snc::nelem;
+using snc::op_name;
+using snc::shape_str;
 
 // Reading an environment switch once: "1", "true", "TRUE", "yes" are on.
 inline bool env_on(const char *name, bool dflt) {
