@@ -37,18 +37,19 @@ void sn_set_num_threads(int n);
 #define SN_PARALLEL_FOR_COST(n, cost)
 #endif
 
-/* Runs BODY with T typedef'd to the C type of a floating dtype; other
+/* Runs the body (the remaining arguments, so declarations with commas may
+ * appear in it) with T typedef'd to the C type of a floating dtype; other
  * dtypes return SN_ERR_TYPE from the enclosing function. */
-#define SN_DISPATCH_FLOAT(dtype, T, BODY)                                              \
+#define SN_DISPATCH_FLOAT(dtype, T, ...)                                               \
   switch (dtype) {                                                                     \
   case SN_F32: {                                                                       \
     typedef float T;                                                                   \
-    BODY;                                                                              \
+    __VA_ARGS__;                                                                       \
     break;                                                                             \
   }                                                                                    \
   case SN_F64: {                                                                       \
     typedef double T;                                                                  \
-    BODY;                                                                              \
+    __VA_ARGS__;                                                                       \
     break;                                                                             \
   }                                                                                    \
   default:                                                                             \

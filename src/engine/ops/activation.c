@@ -49,24 +49,6 @@
 #define LOG1PT(T, v) (F32(T) ? (T)log1pf((float)(v)) : (T)log1p((double)(v)))
 #define ERFT(T, v) (F32(T) ? (T)erff((float)(v)) : (T)erf((double)(v)))
 
-/* SN_DISPATCH_FLOAT with a variadic body, so that declarations with commas
- * may appear in it. */
-#define FDISPATCH(dtype, T, ...)                                                       \
-  switch (dtype) {                                                                     \
-  case SN_F32: {                                                                       \
-    typedef float T;                                                                   \
-    __VA_ARGS__;                                                                       \
-    break;                                                                             \
-  }                                                                                    \
-  case SN_F64: {                                                                       \
-    typedef double T;                                                                  \
-    __VA_ARGS__;                                                                       \
-    break;                                                                             \
-  }                                                                                    \
-  default:                                                                             \
-    return sn_error(SN_ERR_TYPE, "dtype %s is not supported here", sn_dtype_name(dtype)); \
-  }
-
 /* ------------------------------------------------------------------ */
 /* Activation                                                          */
 /* ------------------------------------------------------------------ */
@@ -156,7 +138,7 @@ static int act_forward(sn_call *c) {
       SN_ACT_SPLIT(n, act_tanh_run_f32, y, x);
     return SN_OK;
   }
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T *x = SN_PTR(T, c->in[0]);
     T *y = SN_PTR(T, c->out[0]);
     switch (type) {
@@ -204,7 +186,7 @@ static int act_backward(sn_call *c) {
     return SN_OK;
   const int type = (int)c->p->v[PA_ACT_TYPE].i;
   const int64_t n = sn_tensor_size(c->out[0]);
-  FDISPATCH(c->out[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->out[0]->dtype, T, {
     const T *y = SN_PTR(T, c->out[0]);
     const T *g = SN_PTR(T, c->ograd[0]);
     T *gx = SN_PTR(T, c->igrad[0]);
@@ -372,7 +354,7 @@ static int lrelu_forward(sn_call *c) {
   const int want_out = c->req[0] != SN_REQ_NULL;
   if (type == LR_RRELU && hi < lo)
     return sn_error(SN_ERR_ARG, "LeakyReLU(rrelu): upper_bound %g is below lower_bound %g", hi, lo);
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T *x = SN_PTR(T, c->in[0]);
     T *y = SN_PTR(T, c->out[0]);
     switch (type) {
@@ -471,7 +453,7 @@ static int lrelu_backward(sn_call *c) {
   const double slope = p->v[PL_SLOPE].f;
   const int64_t n = sn_tensor_size(c->in[0]);
   const int want_x = c->req[0] != SN_REQ_NULL;
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T *x = SN_PTR(T, c->in[0]);
     const T *g = SN_PTR(T, c->ograd[0]);
     T *gx = want_x ? SN_PTR(T, c->igrad[0]) : NULL;

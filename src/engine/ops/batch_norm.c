@@ -30,22 +30,6 @@
 #include "../cpu.h"
 #include "../op.h"
 
-#define FDISPATCH(dtype, T, ...)                                                       \
-  switch (dtype) {                                                                     \
-  case SN_F32: {                                                                       \
-    typedef float T;                                                                   \
-    __VA_ARGS__;                                                                       \
-    break;                                                                             \
-  }                                                                                    \
-  case SN_F64: {                                                                       \
-    typedef double T;                                                                  \
-    __VA_ARGS__;                                                                       \
-    break;                                                                             \
-  }                                                                                    \
-  default:                                                                             \
-    return sn_error(SN_ERR_TYPE, "dtype %s is not supported here", sn_dtype_name(dtype)); \
-  }
-
 enum {
   P_EPS,
   P_MOMENTUM,
@@ -158,7 +142,7 @@ static int bn_forward(sn_call *c) {
   const int want_out = c->req[0] != SN_REQ_NULL;
   const int want_mean = c->nout > 1 && c->req[1] != SN_REQ_NULL;
   const int want_var = c->nout > 2 && c->req[2] != SN_REQ_NULL;
-  FDISPATCH(xt->dtype, T, {
+  SN_DISPATCH_FLOAT(xt->dtype, T, {
     const T *x = SN_PTR(T, xt);
     const T *gamma = SN_PTR(T, c->in[1]);
     const T *beta = SN_PTR(T, c->in[2]);
@@ -229,7 +213,7 @@ static int bn_backward(sn_call *c) {
   const int want_x = c->req[0] != SN_REQ_NULL;
   const int want_g = c->nin > 1 && c->req[1] != SN_REQ_NULL;
   const int want_b = c->nin > 2 && c->req[2] != SN_REQ_NULL;
-  FDISPATCH(xt->dtype, T, {
+  SN_DISPATCH_FLOAT(xt->dtype, T, {
     const T *x = SN_PTR(T, xt);
     const T *gamma = SN_PTR(T, c->in[1]);
     const T *smean = SN_PTR(T, c->out[1]);

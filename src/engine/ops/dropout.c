@@ -17,22 +17,6 @@
 #include "../cpu.h"
 #include "../op.h"
 
-#define FDISPATCH(dtype, T, ...)                                                       \
-  switch (dtype) {                                                                     \
-  case SN_F32: {                                                                       \
-    typedef float T;                                                                   \
-    __VA_ARGS__;                                                                       \
-    break;                                                                             \
-  }                                                                                    \
-  case SN_F64: {                                                                       \
-    typedef double T;                                                                  \
-    __VA_ARGS__;                                                                       \
-    break;                                                                             \
-  }                                                                                    \
-  default:                                                                             \
-    return sn_error(SN_ERR_TYPE, "dtype %s is not supported here", sn_dtype_name(dtype)); \
-  }
-
 enum { P_P, P_MODE, P_AXES, P_CUDNN_OFF };
 enum { MODE_TRAINING, MODE_ALWAYS };
 
@@ -133,7 +117,7 @@ static int dropout_forward(sn_call *c) {
     return sn_error(SN_ERR_INTERNAL, "Dropout: the mask output has the wrong size");
   const uint64_t seed = c->seed;
   const double scale = 1.0 / pkeep;
-  FDISPATCH(xt->dtype, T, {
+  SN_DISPATCH_FLOAT(xt->dtype, T, {
     const T *x = SN_PTR(T, xt);
     T *y = want_out ? SN_PTR(T, c->out[0]) : NULL;
     T *mask = want_mask ? SN_PTR(T, c->out[1]) : NULL;
@@ -195,7 +179,7 @@ static int dropout_backward(sn_call *c) {
   const sn_tensor *gt = c->ograd[0];
   const sn_tensor *mt = c->out[1];
   const int64_t n = sn_tensor_size(gt), mn = sn_tensor_size(mt);
-  FDISPATCH(gt->dtype, T, {
+  SN_DISPATCH_FLOAT(gt->dtype, T, {
     const T *g = SN_PTR(T, gt);
     const T *mask = SN_PTR(T, mt);
     T *gx = SN_PTR(T, c->igrad[0]);

@@ -35,22 +35,6 @@
 #include "../cpu.h"
 #include "../op.h"
 
-#define FDISPATCH(dtype, T, ...)                                                       \
-  switch (dtype) {                                                                     \
-  case SN_F32: {                                                                       \
-    typedef float T;                                                                   \
-    __VA_ARGS__;                                                                       \
-    break;                                                                             \
-  }                                                                                    \
-  case SN_F64: {                                                                       \
-    typedef double T;                                                                  \
-    __VA_ARGS__;                                                                       \
-    break;                                                                             \
-  }                                                                                    \
-  default:                                                                             \
-    return sn_error(SN_ERR_TYPE, "dtype %s is not supported here", sn_dtype_name(dtype)); \
-  }
-
 #define EXPT(T, v) (sizeof(T) == sizeof(float) ? (double)expf((float)(v)) : exp((double)(v)))
 
 static const char *const data_label_inputs[] = {"data", "label", NULL};
@@ -206,7 +190,7 @@ static int so_forward(sn_call *c) {
   int64_t outer, k, inner;
   so_view(c->p, &c->in[0]->shape, &outer, &k, &inner);
   const int64_t lines = outer * inner;
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T *x = SN_PTR(T, c->in[0]);
     T *y = SN_PTR(T, c->out[0]);
     SN_PARALLEL_FOR_COST(lines, k * 4)
@@ -255,7 +239,7 @@ static int so_backward(sn_call *c) {
   const int64_t total = sn_tensor_size(out), nlab = sn_tensor_size(lab);
   if (sn_shape_equal(&lab->shape, &out->shape)) {
     /* probability labels: (p - label) * grad_scale, no normalisation */
-    FDISPATCH(out->dtype, T, {
+    SN_DISPATCH_FLOAT(out->dtype, T, {
       const T *y = SN_PTR(T, out);
       const T *lb = SN_PTR(T, lab);
       const T *g = og ? SN_PTR(T, og) : NULL;
@@ -279,7 +263,7 @@ static int so_backward(sn_call *c) {
                     sn_shape_str(&lab->shape, b1, sizeof b1), (long long)nlab,
                     sn_shape_str(&out->shape, b2, sizeof b2), (long long)lines);
   }
-  FDISPATCH(out->dtype, T, {
+  SN_DISPATCH_FLOAT(out->dtype, T, {
     const T *y = SN_PTR(T, out);
     const T *lb = SN_PTR(T, lab);
     const T *g = og ? SN_PTR(T, og) : NULL;
@@ -405,7 +389,7 @@ static int reg_forward_impl(sn_call *c, int kind) {
   if (c->req[0] == SN_REQ_NULL)
     return SN_OK;
   const int64_t n = sn_tensor_size(c->in[0]);
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T *x = SN_PTR(T, c->in[0]);
     T *y = SN_PTR(T, c->out[0]);
     if (kind == REG_LOGISTIC) {
@@ -430,7 +414,7 @@ static int reg_backward_impl(sn_call *c, int kind) {
                     (long long)sn_tensor_size(lab), (long long)n);
   const double num_output = (double)(sn_tensor_size(lab) / lab->shape.dim[0]);
   const double scale = c->p->v[PR_GRAD_SCALE].f / num_output;
-  FDISPATCH(out->dtype, T, {
+  SN_DISPATCH_FLOAT(out->dtype, T, {
     const T *y = SN_PTR(T, out);
     const T *lb = SN_PTR(T, lab);
     T *gx = SN_PTR(T, c->igrad[0]);
@@ -526,7 +510,7 @@ static int ml_backward(sn_call *c) {
   const int64_t n = sn_tensor_size(x);
   double v = p->v[PM_GRAD_SCALE].f;
   const int norm = (int)p->v[PM_NORMALIZATION].i;
-  FDISPATCH(x->dtype, T, {
+  SN_DISPATCH_FLOAT(x->dtype, T, {
     if (norm == NORM_BATCH) {
       v /= (double)(x->shape.ndim > 0 ? x->shape.dim[0] : 1);
     } else if (norm == NORM_VALID) {

@@ -18,22 +18,6 @@
 /* pow in the precision of T */
 #define POWT(T, a, b) (sizeof(T) == sizeof(float) ? (T)powf((float)(a), (float)(b)) : (T)pow((double)(a), (double)(b)))
 
-#define FDISPATCH(dtype, T, ...)                                                       \
-  switch (dtype) {                                                                     \
-  case SN_F32: {                                                                       \
-    typedef float T;                                                                   \
-    __VA_ARGS__;                                                                       \
-    break;                                                                             \
-  }                                                                                    \
-  case SN_F64: {                                                                       \
-    typedef double T;                                                                  \
-    __VA_ARGS__;                                                                       \
-    break;                                                                             \
-  }                                                                                    \
-  default:                                                                             \
-    return sn_error(SN_ERR_TYPE, "dtype %s is not supported here", sn_dtype_name(dtype)); \
-  }
-
 enum { P_ALPHA, P_BETA, P_KNORM, P_NSIZE };
 
 static const sn_param_spec lrn_params[] = {
@@ -130,7 +114,7 @@ static int lrn_forward(sn_call *c) {
   switch (xt->dtype) {
   case SN_F32:
   case SN_F64: {
-    FDISPATCH(xt->dtype, T, {
+    SN_DISPATCH_FLOAT(xt->dtype, T, {
       const T *x = SN_PTR(T, xt);
       T *y = want_out ? SN_PTR(T, c->out[0]) : NULL;
       T *norm = have_norm ? SN_PTR(T, c->out[1]) : (T *)tmp;
@@ -192,7 +176,7 @@ static int lrn_backward(sn_call *c) {
   switch (xt->dtype) {
   case SN_F32:
   case SN_F64: {
-    FDISPATCH(xt->dtype, T, {
+    SN_DISPATCH_FLOAT(xt->dtype, T, {
       const T *x = SN_PTR(T, xt);
       const T *norm = SN_PTR(T, c->out[1]);
       const T *g = SN_PTR(T, c->ograd[0]);

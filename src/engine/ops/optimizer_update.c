@@ -46,22 +46,6 @@
 #include "../op.h"
 #include "elemwise.h"
 
-#define FDISPATCH(dtype, T, ...)                                                       \
-  switch (dtype) {                                                                     \
-  case SN_F32: {                                                                       \
-    typedef float T;                                                                   \
-    __VA_ARGS__;                                                                       \
-    break;                                                                             \
-  }                                                                                    \
-  case SN_F64: {                                                                       \
-    typedef double T;                                                                  \
-    __VA_ARGS__;                                                                       \
-    break;                                                                             \
-  }                                                                                    \
-  default:                                                                             \
-    return sn_error(SN_ERR_TYPE, "dtype %s is not supported here", sn_dtype_name(dtype)); \
-  }
-
 #define CLIP(T, x, c) ((x) > (c) ? (c) : ((x) < -(c) ? -(c) : (x)))
 #define SQRTT(T, x) (sizeof(T) == sizeof(float) ? (T)sqrtf((float)(x)) : (T)sqrt((double)(x)))
 #define SIGNT(T, x) ((T)(((x) > (T)0) - ((x) < (T)0)))
@@ -132,7 +116,7 @@ static int sgd_forward(sn_call *c) {
   SN_TRY(upd_check(c));
   const sn_params *p = c->p;
   const int64_t n = sn_tensor_size(c->in[0]);
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T lr = (T)p->v[0].f, wd = (T)p->v[1].f, rs = (T)p->v[2].f, cg = (T)p->v[3].f;
     const int clip = p->v[3].f >= 0;
     const T *w = SN_PTR(T, c->in[0]);
@@ -192,7 +176,7 @@ static int sgd_mom_forward(sn_call *c) {
                   sgd_mom_run_f32(out + lo, mom + lo, w + lo, g + lo, len, lr, mo, wd, rs));
     return SN_OK;
   }
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T lr = (T)p->v[0].f, mo = (T)p->v[1].f, wd = (T)p->v[2].f, rs = (T)p->v[3].f,
             cg = (T)p->v[4].f;
     const int clip = p->v[4].f >= 0;
@@ -232,7 +216,7 @@ static int nag_mom_forward(sn_call *c) {
   SN_TRY(upd_check(c));
   const sn_params *p = c->p;
   const int64_t n = sn_tensor_size(c->in[0]);
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T lr = (T)p->v[0].f, mo = (T)p->v[1].f, wd = (T)p->v[2].f, rs = (T)p->v[3].f,
             cg = (T)p->v[4].f;
     const int clip = p->v[4].f >= 0;
@@ -275,7 +259,7 @@ static int adam_forward(sn_call *c) {
   SN_TRY(upd_check(c));
   const sn_params *p = c->p;
   const int64_t n = sn_tensor_size(c->in[0]);
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T lr = (T)p->v[0].f, b1 = (T)p->v[1].f, b2 = (T)p->v[2].f, eps = (T)p->v[3].f,
             wd = (T)p->v[4].f, rs = (T)p->v[5].f, cg = (T)p->v[6].f;
     const int clip = p->v[6].f >= 0;
@@ -321,7 +305,7 @@ static int rmsprop_forward(sn_call *c) {
   SN_TRY(upd_check(c));
   const sn_params *p = c->p;
   const int64_t n = sn_tensor_size(c->in[0]);
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T lr = (T)p->v[0].f, g1 = (T)p->v[1].f, eps = (T)p->v[2].f, wd = (T)p->v[3].f,
             rs = (T)p->v[4].f, cg = (T)p->v[5].f, cw = (T)p->v[6].f;
     const int clip = p->v[5].f >= 0, clipw = p->v[6].f >= 0;
@@ -368,7 +352,7 @@ static int rmspropalex_forward(sn_call *c) {
   SN_TRY(upd_check(c));
   const sn_params *p = c->p;
   const int64_t n = sn_tensor_size(c->in[0]);
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T lr = (T)p->v[0].f, g1 = (T)p->v[1].f, g2 = (T)p->v[2].f, eps = (T)p->v[3].f,
             wd = (T)p->v[4].f, rs = (T)p->v[5].f, cg = (T)p->v[6].f, cw = (T)p->v[7].f;
     const int clip = p->v[6].f >= 0, clipw = p->v[7].f >= 0;
@@ -419,7 +403,7 @@ static int ftrl_forward(sn_call *c) {
   SN_TRY(upd_check(c));
   const sn_params *p = c->p;
   const int64_t n = sn_tensor_size(c->in[0]);
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T lr = (T)p->v[0].f, l1 = (T)p->v[1].f, beta = (T)p->v[2].f, wd = (T)p->v[3].f,
             rs = (T)p->v[4].f, cg = (T)p->v[5].f;
     const int clip = p->v[5].f >= 0;
@@ -472,7 +456,7 @@ static int ftml_forward(sn_call *c) {
     return sn_error(SN_ERR_ARG, "ftml_update: t must be at least 1, got %lld",
                     (long long)p->v[4].i);
   const int64_t n = sn_tensor_size(c->in[0]);
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T lr = (T)p->v[0].f, b1 = (T)p->v[1].f, b2 = (T)p->v[2].f, eps = (T)p->v[3].f,
             wd = (T)p->v[5].f, rs = (T)p->v[6].f, cg = (T)p->v[7].f;
     const T b1t = (T)pow(p->v[1].f, (double)p->v[4].i), b2t = (T)pow(p->v[2].f, (double)p->v[4].i);
@@ -519,7 +503,7 @@ static int signsgd_forward(sn_call *c) {
   SN_TRY(upd_check(c));
   const sn_params *p = c->p;
   const int64_t n = sn_tensor_size(c->in[0]);
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T lr = (T)p->v[0].f, wd = (T)p->v[1].f;
     const T *w = SN_PTR(T, c->in[0]);
     const T *g = SN_PTR(T, c->in[1]);
@@ -550,7 +534,7 @@ static int signum_forward(sn_call *c) {
   SN_TRY(upd_check(c));
   const sn_params *p = c->p;
   const int64_t n = sn_tensor_size(c->in[0]);
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T lr = (T)p->v[0].f, mo = (T)p->v[1].f, wd = (T)p->v[2].f, rs = (T)p->v[3].f,
             cg = (T)p->v[4].f, wdlh = (T)p->v[5].f;
     const int clip = p->v[4].f >= 0;
@@ -590,7 +574,7 @@ static int adagrad_forward(sn_call *c) {
   SN_TRY(upd_check(c));
   const sn_params *p = c->p;
   const int64_t n = sn_tensor_size(c->in[0]);
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T lr = (T)p->v[0].f, eps = (T)p->v[1].f, wd = (T)p->v[2].f, rs = (T)p->v[3].f,
             cg = (T)p->v[4].f;
     const int clip = p->v[4].f >= 0;
@@ -629,7 +613,7 @@ static int adadelta_forward(sn_call *c) {
   SN_TRY(upd_check(c));
   const sn_params *p = c->p;
   const int64_t n = sn_tensor_size(c->in[0]);
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T rho = (T)p->v[0].f, eps = (T)p->v[1].f, wd = (T)p->v[2].f, rs = (T)p->v[3].f,
             cg = (T)p->v[4].f;
     const int clip = p->v[4].f >= 0;

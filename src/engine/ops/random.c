@@ -20,22 +20,6 @@
 #include "../cpu.h"
 #include "../op.h"
 
-#define FDISPATCH(dtype, T, ...)                                                       \
-  switch (dtype) {                                                                     \
-  case SN_F32: {                                                                       \
-    typedef float T;                                                                   \
-    __VA_ARGS__;                                                                       \
-    break;                                                                             \
-  }                                                                                    \
-  case SN_F64: {                                                                       \
-    typedef double T;                                                                  \
-    __VA_ARGS__;                                                                       \
-    break;                                                                             \
-  }                                                                                    \
-  default:                                                                             \
-    return sn_error(SN_ERR_TYPE, "dtype %s is not supported here", sn_dtype_name(dtype)); \
-  }
-
 static const char *const no_inputs[] = {NULL};
 
 #define DTYPE_DOC                                                                      \
@@ -143,7 +127,7 @@ static int op_uniform_forward(sn_call *c) {
   const double lo = c->p->v[0].f, width = c->p->v[1].f - c->p->v[0].f;
   const int64_t n = sn_tensor_size(c->out[0]);
   const uint64_t seed = c->seed;
-  FDISPATCH(c->out[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->out[0]->dtype, T, {
     T *y = SN_PTR(T, c->out[0]);
     SN_PARALLEL_FOR_COST(n, 4)
     for (int64_t i = 0; i < n; i++)
@@ -181,7 +165,7 @@ static int op_normal_forward(sn_call *c) {
   const double loc = c->p->v[0].f, scale = c->p->v[1].f;
   const int64_t n = sn_tensor_size(c->out[0]);
   const uint64_t seed = c->seed;
-  FDISPATCH(c->out[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->out[0]->dtype, T, {
     T *y = SN_PTR(T, c->out[0]);
     SN_PARALLEL_FOR_COST(n, 16)
     for (int64_t i = 0; i < n; i++)
@@ -220,7 +204,7 @@ static int op_exponential_forward(sn_call *c) {
   const double lam = c->p->v[0].f;
   const int64_t n = sn_tensor_size(c->out[0]);
   const uint64_t seed = c->seed;
-  FDISPATCH(c->out[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->out[0]->dtype, T, {
     T *y = SN_PTR(T, c->out[0]);
     SN_PARALLEL_FOR_COST(n, 8)
     for (int64_t i = 0; i < n; i++)
@@ -259,7 +243,7 @@ static int op_gamma_forward(sn_call *c) {
   const double alpha = c->p->v[0].f, beta = c->p->v[1].f;
   const int64_t n = sn_tensor_size(c->out[0]);
   const uint64_t seed = c->seed;
-  FDISPATCH(c->out[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->out[0]->dtype, T, {
     T *y = SN_PTR(T, c->out[0]);
     SN_PARALLEL_FOR_COST(n, 32)
     for (int64_t i = 0; i < n; i++) {
@@ -300,7 +284,7 @@ static int op_poisson_forward(sn_call *c) {
   const double lam = c->p->v[0].f;
   const int64_t n = sn_tensor_size(c->out[0]);
   const uint64_t seed = c->seed;
-  FDISPATCH(c->out[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->out[0]->dtype, T, {
     T *y = SN_PTR(T, c->out[0]);
     SN_PARALLEL_FOR_COST(n, 32)
     for (int64_t i = 0; i < n; i++) {
@@ -345,7 +329,7 @@ static int op_negbin_forward(sn_call *c) {
   const double scale = (1.0 - prob) / prob;
   const int64_t n = sn_tensor_size(c->out[0]);
   const uint64_t seed = c->seed;
-  FDISPATCH(c->out[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->out[0]->dtype, T, {
     T *y = SN_PTR(T, c->out[0]);
     SN_PARALLEL_FOR_COST(n, 64)
     for (int64_t i = 0; i < n; i++) {
@@ -391,7 +375,7 @@ static int op_gennegbin_forward(sn_call *c) {
   const double mu = c->p->v[0].f, alpha = c->p->v[1].f;
   const int64_t n = sn_tensor_size(c->out[0]);
   const uint64_t seed = c->seed;
-  FDISPATCH(c->out[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->out[0]->dtype, T, {
     T *y = SN_PTR(T, c->out[0]);
     SN_PARALLEL_FOR_COST(n, 64)
     for (int64_t i = 0; i < n; i++) {

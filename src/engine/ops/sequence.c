@@ -22,22 +22,6 @@
 #include "../cpu.h"
 #include "../op.h"
 
-#define FDISPATCH(dtype, T, ...)                                                       \
-  switch (dtype) {                                                                     \
-  case SN_F32: {                                                                       \
-    typedef float T;                                                                   \
-    __VA_ARGS__;                                                                       \
-    break;                                                                             \
-  }                                                                                    \
-  case SN_F64: {                                                                       \
-    typedef double T;                                                                  \
-    __VA_ARGS__;                                                                       \
-    break;                                                                             \
-  }                                                                                    \
-  default:                                                                             \
-    return sn_error(SN_ERR_TYPE, "dtype %s is not supported here", sn_dtype_name(dtype)); \
-  }
-
 /* Truncates toward zero like a C cast, but defined for NaN (0) and for
  * values beyond the int64 range (saturated). */
 static int64_t trunc_i64(double v) {
@@ -201,7 +185,7 @@ static int mask_forward(sn_call *c) {
   seq_view(&c->in[0]->shape, axis, &tlen, &nb, &rest);
   SN_TRY(seq_check_lengths(c, nb));
   const int64_t n = sn_tensor_size(c->in[0]);
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T *x = SN_PTR(T, c->in[0]);
     T *y = SN_PTR(T, c->out[0]);
     if (x != y)
@@ -223,7 +207,7 @@ static int mask_backward(sn_call *c) {
   seq_view(&c->ograd[0]->shape, axis, &tlen, &nb, &rest);
   SN_TRY(seq_check_lengths(c, nb));
   const int64_t n = sn_tensor_size(c->ograd[0]);
-  FDISPATCH(c->ograd[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->ograd[0]->dtype, T, {
     const T *g = SN_PTR(T, c->ograd[0]);
     T *gx = SN_PTR(T, c->igrad[0]);
     if (g != gx)
@@ -309,7 +293,7 @@ static int last_forward(sn_call *c) {
     int64_t t;
     SN_TRY(last_index(c, b, tlen, &t));
   }
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T *x = SN_PTR(T, c->in[0]);
     T *y = SN_PTR(T, c->out[0]);
     for (int64_t b = 0; b < nb; b++) {
@@ -333,7 +317,7 @@ static int last_backward(sn_call *c) {
     int64_t t;
     SN_TRY(last_index(c, b, tlen, &t));
   }
-  FDISPATCH(c->in[0]->dtype, T, {
+  SN_DISPATCH_FLOAT(c->in[0]->dtype, T, {
     const T *g = SN_PTR(T, c->ograd[0]);
     T *gx = SN_PTR(T, c->igrad[0]);
     memset(gx, 0, sn_tensor_bytes(c->igrad[0]));

@@ -25,22 +25,6 @@
 #include "../cpu.h"
 #include "../op.h"
 
-#define FDISPATCH(dtype, T, ...)                                                       \
-  switch (dtype) {                                                                     \
-  case SN_F32: {                                                                       \
-    typedef float T;                                                                   \
-    __VA_ARGS__;                                                                       \
-    break;                                                                             \
-  }                                                                                    \
-  case SN_F64: {                                                                       \
-    typedef double T;                                                                  \
-    __VA_ARGS__;                                                                       \
-    break;                                                                             \
-  }                                                                                    \
-  default:                                                                             \
-    return sn_error(SN_ERR_TYPE, "dtype %s is not supported here", sn_dtype_name(dtype)); \
-  }
-
 /* exp in the precision of T */
 #define EXPT(T, v) (sizeof(T) == sizeof(float) ? (double)expf((float)(v)) : exp((double)(v)))
 
@@ -100,7 +84,7 @@ static int softmax_lines_fwd(const sn_tensor *xin, sn_tensor *yout, int64_t oute
   const int64_t lines = outer * inner;
   const double inv_t = 1.0 / temp;
   const double sgn = negate ? -1.0 : 1.0;
-  FDISPATCH(xin->dtype, TI, FDISPATCH(yout->dtype, TO, {
+  SN_DISPATCH_FLOAT(xin->dtype, TI, SN_DISPATCH_FLOAT(yout->dtype, TO, {
     const TI *x = SN_PTR(TI, xin);
     TO *y = SN_PTR(TO, yout);
     SN_PARALLEL_FOR_COST(lines, m * 4)
@@ -154,7 +138,7 @@ static int softmax_lines_bwd(const sn_tensor *yout, const sn_tensor *gout, sn_te
                              int negate, const sn_tensor *len) {
   const int64_t lines = outer * inner;
   const double scale = (negate ? -1.0 : 1.0) / temp;
-  FDISPATCH(gin->dtype, TI, FDISPATCH(yout->dtype, TO, {
+  SN_DISPATCH_FLOAT(gin->dtype, TI, SN_DISPATCH_FLOAT(yout->dtype, TO, {
     const TO *y = SN_PTR(TO, yout);
     const TO *g = SN_PTR(TO, gout);
     TI *gx = SN_PTR(TI, gin);
