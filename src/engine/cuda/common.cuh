@@ -122,6 +122,26 @@ inline const char *shape_str(const sn_shape *s, char *buf, size_t n) {
   return buf;
 }
 
+// Runs the body (the remaining arguments) with T typedef'd to the C type of
+// a floating dtype; other dtypes return SN_ERR_TYPE, naming the op.
+#define SNC_FLOAT_SWITCH(dt, c, T, ...)                                                    \
+  switch (dt) {                                                                            \
+    case SN_F32: {                                                                         \
+      typedef float T;                                                                     \
+      __VA_ARGS__;                                                                         \
+      break;                                                                               \
+    }                                                                                      \
+    case SN_F64: {                                                                         \
+      typedef double T;                                                                    \
+      __VA_ARGS__;                                                                         \
+      break;                                                                               \
+    }                                                                                      \
+    default:                                                                               \
+      return snc::host->error(SN_ERR_TYPE,                                                 \
+                              "%s: dtype %s is not supported (float32 and float64 are)",   \
+                              snc::op_name(c), snc::dtype_name(dt));                       \
+  }
+
 // ---- caching allocator (allocator.cu) ----
 int alloc_init(int ndev);
 int dev_alloc(int dev, size_t bytes, void **out);

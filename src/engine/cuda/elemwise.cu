@@ -178,7 +178,7 @@ int unary_forward(sn_call *c) {
   SN_TRY(unary_params(c, prm));
   const sn_tensor *x = c->in[0];
   sn_tensor *y = c->out[0];
-  SNK_FLOAT_SWITCH(y->dtype, c, T, {
+  SNC_FLOAT_SWITCH(y->dtype, c, T, {
     UnaryFwd<Fn, T> f{snc::ptr<T>(x), snc::ptr<T>(y), (T)prm[0], (T)prm[1]};
     return launch_flat(c, s, nelem(y), f, "forward");
   });
@@ -199,7 +199,7 @@ int unary_backward(sn_call *c) {
   if (!v || !v->st)
     return host->error(SN_ERR_INTERNAL, "%s backward (GPU): the forward %s is missing",
                        op_name(c), Fn::kind == KIND_IN ? "input" : "output");
-  SNK_FLOAT_SWITCH(og->dtype, c, T, {
+  SNC_FLOAT_SWITCH(og->dtype, c, T, {
     UnaryBwd<Fn, T> f{snc::ptr<T>(og), snc::ptr<T>(v), snc::ptr<T>(ig), (T)prm[0], (T)prm[1]};
     return launch_flat(c, s, nelem(og), f, "backward");
   });
@@ -405,7 +405,7 @@ int binary_forward(sn_call *c) {
   const sn_tensor *a = c->in[0], *b = c->in[1];
   sn_tensor *o = c->out[0];
   const int64_t n = nelem(o);
-  SNK_FLOAT_SWITCH(o->dtype, c, T, {
+  SNC_FLOAT_SWITCH(o->dtype, c, T, {
     if (nelem(a) == n && nelem(b) == n) {
       BinFlat<Fn, T> f{snc::ptr<T>(a), snc::ptr<T>(b), snc::ptr<T>(o)};
       return launch_flat(c, s, n, f, "forward");
@@ -512,7 +512,7 @@ int binary_backward(sn_call *c) {
   for (int k = 1; k >= 0; k--) {
     if (c->req[k] == SN_REQ_NULL) continue;
     sn_tensor *gk = c->igrad[k];
-    SNK_FLOAT_SWITCH(og->dtype, c, T, {
+    SNC_FLOAT_SWITCH(og->dtype, c, T, {
       if (k == 1)
         SN_TRY((binary_grad_side<Fn, 1, T>(c, s, gk)));
       else
@@ -557,7 +557,7 @@ int scalar_forward(sn_call *c) {
   const sn_pval *sc;
   SN_TRY(get_param(c, "scalar", &sc));
   sn_tensor *y = c->out[0];
-  SNK_FLOAT_SWITCH(y->dtype, c, T, {
+  SNC_FLOAT_SWITCH(y->dtype, c, T, {
     ScalarFwd<Fn, REV, T> f{snc::ptr<T>(c->in[0]), snc::ptr<T>(y), (T)sc->f};
     return launch_flat(c, s, nelem(y), f, "forward");
   });
@@ -576,7 +576,7 @@ int scalar_backward(sn_call *c) {
   if (!v || !v->st)
     return host->error(SN_ERR_INTERNAL, "%s backward (GPU): the forward data is missing",
                        op_name(c));
-  SNK_FLOAT_SWITCH(og->dtype, c, T, {
+  SNC_FLOAT_SWITCH(og->dtype, c, T, {
     ScalarBwd<GF, SIDE_B, T> f{snc::ptr<T>(og), snc::ptr<T>(v), snc::ptr<T>(c->igrad[0]),
                                (T)sc->f};
     return launch_flat(c, s, nelem(og), f, "backward");
@@ -607,7 +607,7 @@ int addn_forward(sn_call *c) {
   const int64_t n = nelem(o);
   if (c->nin < 1 || c->nin > SN_MAX_IO)
     return host->error(SN_ERR_ARG, "add_n (GPU): %d inputs (1 to %d)", c->nin, SN_MAX_IO);
-  SNK_FLOAT_SWITCH(o->dtype, c, T, {
+  SNC_FLOAT_SWITCH(o->dtype, c, T, {
     if (c->nin == 1) return copy_async(c, s, snc::data(o), snc::data(c->in[0]), (size_t)n * sizeof(T));
     AddN<T> f;
     memset(&f, 0, sizeof f);

@@ -246,7 +246,7 @@ int take_forward(sn_call *c) {
   SN_TRY(begin(c, &s));
   TakeGeom g;
   SN_TRY(take_geometry(c, &c->in[0]->shape, &g));
-  SNK_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     SN_TRY(validate1(c, s, c->in[1], g.M, g.mode));
     GatherRows<T> f{snc::ptr<T>(c->in[0]), snc::ptr<T>(c->out[0]),
                     IdxSrc{snc::data(c->in[1]), (int)c->in[1]->dtype}, g.M, g.K, g.inner, g.mode};
@@ -262,7 +262,7 @@ int take_backward(sn_call *c) {
   if (c->req[0] == SN_REQ_NULL) return SN_OK;
   TakeGeom g;
   SN_TRY(take_geometry(c, &c->igrad[0]->shape, &g));
-  SNK_FLOAT_SWITCH(c->igrad[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->igrad[0]->dtype, c, T, {
     SN_TRY(validate1(c, s, c->in[1], g.M, g.mode));
     SN_TRY(zero_tensor(c, s, c->igrad[0]));
     ScatterRows<T> f{snc::ptr<T>(c->ograd[0]), snc::ptr<T>(c->igrad[0]),
@@ -281,7 +281,7 @@ int emb_forward(sn_call *c) {
   SN_TRY(begin(c, &s));
   const sn_tensor *w = c->in[1];
   const int64_t M = w->shape.dim[0], D = w->shape.dim[1], K = nelem(c->in[0]);
-  SNK_FLOAT_SWITCH(w->dtype, c, T, {
+  SNC_FLOAT_SWITCH(w->dtype, c, T, {
     SN_TRY(validate1(c, s, c->in[0], M, IX_CLIP));
     GatherRows<T> f{snc::ptr<T>(w), snc::ptr<T>(c->out[0]),
                     IdxSrc{snc::data(c->in[0]), (int)c->in[0]->dtype}, M, K, D, IX_CLIP};
@@ -297,7 +297,7 @@ int emb_backward(sn_call *c) {
   if (c->req[1] == SN_REQ_NULL) return SN_OK;
   const sn_tensor *w = c->in[1];
   const int64_t M = w->shape.dim[0], D = w->shape.dim[1], K = nelem(c->in[0]);
-  SNK_FLOAT_SWITCH(c->igrad[1]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->igrad[1]->dtype, c, T, {
     SN_TRY(validate1(c, s, c->in[0], M, IX_CLIP));
     SN_TRY(zero_tensor(c, s, c->igrad[1]));
     ScatterRows<T> f{snc::ptr<T>(c->ograd[0]), snc::ptr<T>(c->igrad[1]),
@@ -370,7 +370,7 @@ int pick_forward(sn_call *c) {
     return host->error(SN_ERR_SHAPE, "pick (GPU): the index has %lld values, expected %lld",
                        (long long)nelem(c->in[1]), (long long)n);
   SN_TRY(validate1(c, s, c->in[1], g.M, g.mode));
-  SNK_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     PickFwd<T> f{snc::ptr<T>(c->in[0]), snc::ptr<T>(c->out[0]),
                  IdxSrc{snc::data(c->in[1]), (int)c->in[1]->dtype}, g.M, g.inner, g.mode};
     return launch_flat(c, s, n, f, "forward");
@@ -391,7 +391,7 @@ int pick_backward(sn_call *c) {
                        (long long)nelem(c->in[1]), (long long)n);
   SN_TRY(validate1(c, s, c->in[1], g.M, g.mode));
   SN_TRY(zero_tensor(c, s, c->igrad[0]));
-  SNK_FLOAT_SWITCH(c->igrad[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->igrad[0]->dtype, c, T, {
     PickBwd<T> f{snc::ptr<T>(c->ograd[0]), snc::ptr<T>(c->igrad[0]),
                  IdxSrc{snc::data(c->in[1]), (int)c->in[1]->dtype}, g.M, g.inner, g.mode};
     return launch_flat(c, s, n, f, "backward");
@@ -489,7 +489,7 @@ int where_forward(sn_call *c) {
   cudaStream_t s;
   SN_TRY(begin(c, &s));
   const int64_t n = nelem(c->in[1]);
-  SNK_FLOAT_SWITCH(c->in[1]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[1]->dtype, c, T, {
     int64_t rowlen;
     SN_TRY(where_rowlen(c, c->in[0], n, &rowlen));
     WhereFwd<T> f{IdxSrc{snc::data(c->in[0]), (int)c->in[0]->dtype}, snc::ptr<T>(c->in[1]),
@@ -506,7 +506,7 @@ int where_backward(sn_call *c) {
   if (c->req[1] == SN_REQ_NULL && c->req[2] == SN_REQ_NULL) return SN_OK;
   const sn_tensor *og = c->ograd[0];
   const int64_t n = nelem(og);
-  SNK_FLOAT_SWITCH(og->dtype, c, T, {
+  SNC_FLOAT_SWITCH(og->dtype, c, T, {
     int64_t rowlen;
     SN_TRY(where_rowlen(c, c->in[0], n, &rowlen));
     WhereBwd<T> f{IdxSrc{snc::data(c->in[0]), (int)c->in[0]->dtype}, snc::ptr<T>(og),
@@ -589,7 +589,7 @@ int gather_nd_forward(sn_call *c) {
   SN_TRY(begin(c, &s));
   GndGeom g;
   SN_TRY(gnd_geometry(c, &c->in[0]->shape, &g));
-  SNK_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     SN_TRY(gnd_validate(c, s, g));
     GndFwd<T> f{g, IdxSrc{snc::data(c->in[1]), (int)c->in[1]->dtype}, snc::ptr<T>(c->in[0]),
                 snc::ptr<T>(c->out[0])};
@@ -605,7 +605,7 @@ int gather_nd_backward(sn_call *c) {
   if (c->req[0] == SN_REQ_NULL) return SN_OK;
   GndGeom g;
   SN_TRY(gnd_geometry(c, &c->igrad[0]->shape, &g));
-  SNK_FLOAT_SWITCH(c->igrad[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->igrad[0]->dtype, c, T, {
     SN_TRY(gnd_validate(c, s, g));
     SN_TRY(zero_tensor(c, s, c->igrad[0]));
     GndBwd<T> f{g, IdxSrc{snc::data(c->in[1]), (int)c->in[1]->dtype}, snc::ptr<T>(c->ograd[0]),

@@ -126,25 +126,7 @@ inline int zero_tensor(const sn_call *c, cudaStream_t s, const sn_tensor *t) {
   return t ? zero_async(c, s, snc::data(t), nbytes(t)) : SN_OK;
 }
 
-// Float dispatch: BODY runs with T = float or double, other dtypes give
-// SN_ERR_TYPE naming the op.
-#define SNK_FLOAT_SWITCH(dt, c, T, ...)                                                    \
-  switch (dt) {                                                                            \
-    case SN_F32: {                                                                         \
-      typedef float T;                                                                     \
-      __VA_ARGS__;                                                                         \
-      break;                                                                               \
-    }                                                                                      \
-    case SN_F64: {                                                                         \
-      typedef double T;                                                                    \
-      __VA_ARGS__;                                                                         \
-      break;                                                                               \
-    }                                                                                      \
-    default:                                                                               \
-      return snk::host->error(SN_ERR_TYPE,                                                 \
-                              "%s: dtype %s is not supported (float32 and float64 are)",   \
-                              snk::op_name(c), snk::dtype_name(dt));                       \
-  }
+// Float dispatch: SNC_FLOAT_SWITCH (common.cuh).
 
 // Every numeric dtype (float16 excluded, as on the CPU).
 #define SNK_ALL_SWITCH(dt, c, T, ...)                                                      \

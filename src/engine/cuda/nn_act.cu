@@ -113,7 +113,7 @@ int act_forward(sn_call *c) {
   if (n == 0) return SN_OK;
   cudaStream_t s;
   SN_TRY(begin(c, &s));
-  SNN_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     SN_TRY(act_fwd_launch<T>(c, s, type, snc::ptr<T>(c->in[0]), snc::ptr<T>(c->out[0]), n));
   });
   return SN_OK;
@@ -129,7 +129,7 @@ int act_backward(sn_call *c) {
   if (n == 0) return SN_OK;
   cudaStream_t s;
   SN_TRY(begin(c, &s));
-  SNN_FLOAT_SWITCH(c->out[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->out[0]->dtype, c, T, {
     SN_TRY(act_bwd_launch<T>(c, s, type, snc::ptr<T>(c->out[0]), snc::ptr<T>(c->ograd[0]),
                              snc::ptr<T>(c->igrad[0]), n));
   });
@@ -260,7 +260,7 @@ int lrelu_forward(sn_call *c) {
   cudaStream_t s;
   SN_TRY(begin(c, &s));
   const unsigned grid = grid_for(n);
-  SNN_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     const T *x = snc::ptr<T>(c->in[0]);
     T *y = want_out ? snc::ptr<T>(c->out[0]) : nullptr;
     switch (type) {
@@ -321,7 +321,7 @@ int lrelu_backward(sn_call *c) {
   cudaStream_t s;
   SN_TRY(begin(c, &s));
   const unsigned grid = grid_for(n);
-  SNN_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     const T *x = snc::ptr<T>(c->in[0]);
     const T *g = snc::ptr<T>(c->ograd[0]);
     T *gx = want_x ? snc::ptr<T>(c->igrad[0]) : nullptr;

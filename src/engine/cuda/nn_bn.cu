@@ -168,7 +168,7 @@ int bn_forward(sn_call *c) {
   SN_TRY(begin(c, &s));
   const int64_t total = a.m * a.ch;
   const bool i32 = total < ((int64_t)1 << 31);
-  SNN_FLOAT_SWITCH(xt->dtype, c, T, {
+  SNC_FLOAT_SWITCH(xt->dtype, c, T, {
     const T *x = snc::ptr<T>(xt);
     const T *gamma = snc::ptr<T>(c->in[1]);
     const T *beta = snc::ptr<T>(c->in[2]);
@@ -297,7 +297,7 @@ int bn_backward(sn_call *c) {
   const int64_t total = a.m * a.ch;
   const bool i32 = total < ((int64_t)1 << 31);
   const int fg = a.fix_gamma ? 1 : 0;
-  SNN_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     const T *x = snc::ptr<T>(c->in[0]);
     const T *gamma = snc::ptr<T>(c->in[1]);
     const T *smean = snc::ptr<T>(c->out[1]);

@@ -240,23 +240,7 @@ inline int zero_tensor(const sn_call *c, cudaStream_t s, const sn_tensor *t) {
 // Requests other than NULL write (ADD only reaches ops with SN_OP_HANDLES_ADD).
 inline bool wants(const sn_call *c, int k) { return c->req && c->req[k] != SN_REQ_NULL; }
 
-#define SNN_FLOAT_SWITCH(dt, c, T, ...)                                                  \
-  switch (dt) {                                                                          \
-    case SN_F32: {                                                                       \
-      typedef float T;                                                                   \
-      __VA_ARGS__;                                                                       \
-      break;                                                                             \
-    }                                                                                    \
-    case SN_F64: {                                                                       \
-      typedef double T;                                                                  \
-      __VA_ARGS__;                                                                       \
-      break;                                                                             \
-    }                                                                                    \
-    default:                                                                             \
-      return snn::host->error(SN_ERR_TYPE,                                               \
-                              "%s: dtype %s is not supported (float32 or float64)",      \
-                              snn::op_name(c), snn::dtype_name(dt));                     \
-  }
+// Float dispatch: SNC_FLOAT_SWITCH (common.cuh).
 
 #define SNN_LOOP(i, n)                                                                   \
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (int64_t)(n);    \

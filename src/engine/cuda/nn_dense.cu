@@ -128,7 +128,7 @@ int add_channel_bias(const sn_call *c, cudaStream_t s, sn_dtype dt, void *x, int
                      int64_t S, const void *bias) {
   const int64_t total = N * C * S;
   if (total <= 0) return SN_OK;
-  SNN_FLOAT_SWITCH(dt, c, T, {
+  SNC_FLOAT_SWITCH(dt, c, T, {
     if (total < ((int64_t)1 << 31))
       bias_add_kernel<T, uint32_t><<<grid_for(total), SNN_BLOCK, 0, s>>>(
           (T *)x, (const T *)bias, (uint32_t)total, (uint32_t)S, (uint32_t)C);
@@ -145,7 +145,7 @@ int channel_bias_grad(const sn_call *c, cudaStream_t s, sn_dtype dt, const void 
   if (N * S <= 0) return zero_async(c, s, db, (size_t)C * dtype_size(dt));
   Scratch sc;
   SN_TRY(scratch_get(c, s, chan_scratch_bytes(c->dev.id, N, C, S), &sc));
-  SNN_FLOAT_SWITCH(dt, c, T, {
+  SNC_FLOAT_SWITCH(dt, c, T, {
     SN_TRY(chan_reduce(c, s, N, C, S, LoadPlain<T>{(const T *)g}, StoreSumA<T>{(T *)db}, sc.ptr));
   });
   return SN_OK;
@@ -192,7 +192,7 @@ int fc_forward(sn_call *c) {
   SN_TRY(blas_begin(c, &h));
   const void *b = a.no_bias ? nullptr : snc::data(c->in[2]);
   const int64_t total = a.N * a.H;
-  SNN_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     T *y = snc::ptr<T>(c->out[0]);
     if (b) {
       if (total < ((int64_t)1 << 31))
@@ -229,7 +229,7 @@ int fc_backward(sn_call *c) {
   }
   cublasHandle_t h;
   SN_TRY(blas_begin(c, &h));
-  SNN_FLOAT_SWITCH(dt, c, T, {
+  SNC_FLOAT_SWITCH(dt, c, T, {
     const T *g = snc::ptr<T>(c->ograd[0]);
     if (need_dx)
       SN_TRY(gemm_rm<T>(c, s, h, false, false, a.N, a.I, a.H, g, a.H, 0, snc::ptr<T>(c->in[1]),
@@ -302,7 +302,7 @@ int dot_forward(sn_call *c) {
   dot_geometry(&c->in[0]->shape, &c->in[1]->shape, ta, tb, &g);
   const int64_t lda = g.ta ? g.m : g.k, ldb = g.tb ? g.k : g.n;
   const bool add = c->req[0] == SN_REQ_ADD;
-  SNN_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     SN_TRY(gemm_rm<T>(c, s, h, g.ta, g.tb, g.m, g.n, g.k, snc::ptr<T>(c->in[0]), lda, 0,
                       snc::ptr<T>(c->in[1]), ldb, 0, add ? (T)1 : (T)0, snc::ptr<T>(c->out[0]), g.n,
                       0, 1, "GEMM"));
@@ -320,7 +320,7 @@ int dot_backward(sn_call *c) {
   DotGeom g;
   dot_geometry(&c->in[0]->shape, &c->in[1]->shape, ta, tb, &g);
   const int64_t lda = g.ta ? g.m : g.k, ldb = g.tb ? g.k : g.n;
-  SNN_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     const T *A = snc::ptr<T>(c->in[0]), *B = snc::ptr<T>(c->in[1]);
     const T *G = snc::ptr<T>(c->ograd[0]);
     if (wants(c, 0)) {
@@ -378,7 +378,7 @@ int batch_dot_forward(sn_call *c) {
   BdotGeom g;
   bdot_geometry(&c->in[0]->shape, &c->in[1]->shape, ta, tb, &g);
   const bool add = c->req[0] == SN_REQ_ADD;
-  SNN_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     SN_TRY(gemm_rm<T>(c, s, h, g.ta, g.tb, g.m, g.n, g.k, snc::ptr<T>(c->in[0]), g.lda, g.sa,
                       snc::ptr<T>(c->in[1]), g.ldb, g.sb, add ? (T)1 : (T)0,
                       snc::ptr<T>(c->out[0]), g.n, g.sc, g.batch, "batched GEMM"));
@@ -397,7 +397,7 @@ int batch_dot_backward(sn_call *c) {
     return host->error(SN_ERR_SHAPE, "batch_dot: inputs must have at least 3 dimensions");
   BdotGeom g;
   bdot_geometry(&c->in[0]->shape, &c->in[1]->shape, ta, tb, &g);
-  SNN_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     const T *A = snc::ptr<T>(c->in[0]), *B = snc::ptr<T>(c->in[1]);
     const T *G = snc::ptr<T>(c->ograd[0]);
     if (wants(c, 0)) {

@@ -210,7 +210,7 @@ int so_backward(sn_call *c) {
   const int64_t total = nelem(out), nlab = nelem(lab);
   if (same_shape(&lab->shape, &out->shape)) {
     if (total == 0) return SN_OK;
-    SNN_FLOAT_SWITCH(out->dtype, c, T, {
+    SNC_FLOAT_SWITCH(out->dtype, c, T, {
       so_prob_grad_kernel<T><<<grid_for(total), SNN_BLOCK, 0, s>>>(
           snc::ptr<T>(out), snc::ptr<T>(lab), og ? snc::ptr<T>(og) : nullptr,
           snc::ptr<T>(c->igrad[0]), total, p.grad_scale);
@@ -248,7 +248,7 @@ int so_backward(sn_call *c) {
     SN_TRY(scratch_get(c, s, sizeof(unsigned long long), &sc));
     a.cnt = (const unsigned long long *)sc.ptr;
   }
-  SNN_FLOAT_SWITCH(out->dtype, c, T, {
+  SNC_FLOAT_SWITCH(out->dtype, c, T, {
     if (a.cnt) {
       count_labels_kernel<T><<<1, 1024, 0, s>>>(snc::ptr<T>(lab), nlab, ignore,
                                                 (unsigned long long *)sc.ptr);
@@ -285,7 +285,7 @@ int reg_forward_impl(sn_call *c, int kind) {
   const int64_t n = nelem(c->in[0]);
   cudaStream_t s;
   SN_TRY(begin(c, &s));
-  SNN_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     const T *x = snc::ptr<T>(c->in[0]);
     T *y = snc::ptr<T>(c->out[0]);
     if (kind == REG_LOGISTIC) {
@@ -318,7 +318,7 @@ int reg_backward_impl(sn_call *c, int kind) {
   SN_TRY(p_float(c, "grad_scale", &grad_scale));
   const double num_output = (double)(nelem(lab) / lab->shape.dim[0]);
   const double scale = grad_scale / num_output;
-  SNN_FLOAT_SWITCH(out->dtype, c, T, {
+  SNC_FLOAT_SWITCH(out->dtype, c, T, {
     if (kind == REG_MAE)
       reg_grad_kernel<T, 1><<<grid_for(n), SNN_BLOCK, 0, s>>>(
           snc::ptr<T>(out), snc::ptr<T>(lab), snc::ptr<T>(c->igrad[0]), n, scale);
@@ -374,7 +374,7 @@ int ml_backward(sn_call *c) {
   Scratch sc;
   if (norm == NORM_BATCH) v /= (double)(x->shape.ndim > 0 ? x->shape.dim[0] : 1);
   if (norm == NORM_VALID) SN_TRY(scratch_get(c, s, sizeof(unsigned long long), &sc));
-  SNN_FLOAT_SWITCH(x->dtype, c, T, {
+  SNC_FLOAT_SWITCH(x->dtype, c, T, {
     if (norm == NORM_VALID) {
       count_above_kernel<T><<<1, 1024, 0, s>>>(snc::ptr<T>(x), n, th, (unsigned long long *)sc.ptr);
       SN_TRY(check_launch(c, "MakeLoss valid count"));

@@ -94,7 +94,7 @@ int lrn_forward(sn_call *c) {
   if (n == 0) return SN_OK;
   cudaStream_t s;
   SN_TRY(begin(c, &s));
-  SNN_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     lrn_fwd_kernel<T><<<grid_for(n), SNN_BLOCK, 0, s>>>(
         snc::ptr<T>(c->in[0]), want_out ? snc::ptr<T>(c->out[0]) : nullptr,
         have_norm ? snc::ptr<T>(c->out[1]) : nullptr, a, n);
@@ -114,7 +114,7 @@ int lrn_backward(sn_call *c) {
   if (n == 0) return SN_OK;
   cudaStream_t s;
   SN_TRY(begin(c, &s));
-  SNN_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     lrn_bwd_kernel<T><<<grid_for(n), SNN_BLOCK, 0, s>>>(
         snc::ptr<T>(c->in[0]), snc::ptr<T>(c->out[1]), snc::ptr<T>(c->ograd[0]),
         snc::ptr<T>(c->igrad[0]), a, n);

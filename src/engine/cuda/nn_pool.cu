@@ -246,7 +246,7 @@ int pool_forward(sn_call *c) {
   if (total == 0) return SN_OK;
   cudaStream_t s;
   SN_TRY(begin(c, &s));
-  SNN_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     pool_fwd_kernel<T><<<grid_for(total), SNN_BLOCK, 0, s>>>(g, snc::ptr<T>(c->in[0]),
                                                              snc::ptr<T>(c->out[0]));
   });
@@ -267,7 +267,7 @@ int pool_backward(sn_call *c) {
   // along the dim (global pooling)
   bool disjoint = true;
   for (int d = 0; d < 3; d++) disjoint = disjoint && (g.s[d] >= g.k[d] || g.out[d] == 1);
-  SNN_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     const T *x = snc::ptr<T>(c->in[0]);
     const T *y = snc::ptr<T>(c->out[0]);
     const T *gy = snc::ptr<T>(c->ograd[0]);

@@ -255,7 +255,7 @@ struct Adadelta {
 
 int sgd_forward(sn_call *c) {
   OPT_PROLOGUE(NAMES("lr", "wd", "rescale_grad", "clip_gradient"))
-  SNK_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     Sgd<T> f{IN(T, 0), IN(T, 1), OUT(T), (T)v[0], (T)v[1], (T)v[2], (T)v[3], v[3] >= 0};
     return launch_flat(c, s, n, f, "update");
   });
@@ -264,7 +264,7 @@ int sgd_forward(sn_call *c) {
 
 int sgd_mom_forward(sn_call *c) {
   OPT_PROLOGUE(NAMES("lr", "momentum", "wd", "rescale_grad", "clip_gradient"))
-  SNK_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     SgdMom<T> f{IN(T, 0), IN(T, 1), IN(T, 2), OUT(T), (T)v[0], (T)v[1], (T)v[2], (T)v[3],
                 (T)v[4], v[4] >= 0};
     return launch_flat(c, s, n, f, "update");
@@ -274,7 +274,7 @@ int sgd_mom_forward(sn_call *c) {
 
 int nag_mom_forward(sn_call *c) {
   OPT_PROLOGUE(NAMES("lr", "momentum", "wd", "rescale_grad", "clip_gradient"))
-  SNK_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     NagMom<T> f{IN(T, 0), IN(T, 1), IN(T, 2), OUT(T), (T)v[0], (T)v[1], (T)v[2], (T)v[3],
                 (T)v[4], v[4] >= 0};
     return launch_flat(c, s, n, f, "update");
@@ -284,7 +284,7 @@ int nag_mom_forward(sn_call *c) {
 
 int adam_forward(sn_call *c) {
   OPT_PROLOGUE(NAMES("lr", "beta1", "beta2", "epsilon", "wd", "rescale_grad", "clip_gradient"))
-  SNK_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     Adam<T> f{IN(T, 0), IN(T, 1), IN(T, 2), IN(T, 3), OUT(T), (T)v[0], (T)v[1], (T)v[2],
               (T)v[3], (T)v[4], (T)v[5], (T)v[6], v[6] >= 0};
     return launch_flat(c, s, n, f, "update");
@@ -295,7 +295,7 @@ int adam_forward(sn_call *c) {
 int rmsprop_forward(sn_call *c) {
   OPT_PROLOGUE(NAMES("lr", "gamma1", "epsilon", "wd", "rescale_grad", "clip_gradient",
                      "clip_weights"))
-  SNK_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     RmsProp<T> f{IN(T, 0), IN(T, 1), IN(T, 2), OUT(T), (T)v[0], (T)v[1], (T)v[2], (T)v[3],
                  (T)v[4], (T)v[5], (T)v[6], v[5] >= 0, v[6] >= 0};
     return launch_flat(c, s, n, f, "update");
@@ -306,7 +306,7 @@ int rmsprop_forward(sn_call *c) {
 int rmspropalex_forward(sn_call *c) {
   OPT_PROLOGUE(NAMES("lr", "gamma1", "gamma2", "epsilon", "wd", "rescale_grad", "clip_gradient",
                      "clip_weights"))
-  SNK_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     RmsPropAlex<T> f{IN(T, 0), IN(T, 1), IN(T, 2), IN(T, 3), IN(T, 4), OUT(T), (T)v[0],
                      (T)v[1], (T)v[2], (T)v[3], (T)v[4], (T)v[5], (T)v[6], (T)v[7], v[6] >= 0,
                      v[7] >= 0};
@@ -317,7 +317,7 @@ int rmspropalex_forward(sn_call *c) {
 
 int ftrl_forward(sn_call *c) {
   OPT_PROLOGUE(NAMES("lr", "lamda1", "beta", "wd", "rescale_grad", "clip_gradient"))
-  SNK_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     Ftrl<T> f{IN(T, 0), IN(T, 1), IN(T, 2), IN(T, 3), OUT(T), (T)v[0], (T)v[1], (T)v[2],
               (T)v[3], (T)v[4], (T)v[5], v[5] >= 0};
     return launch_flat(c, s, n, f, "update");
@@ -334,7 +334,7 @@ int ftml_forward(sn_call *c) {
   if (t->i < 1)
     return host->error(SN_ERR_ARG, "ftml_update: t must be at least 1, got %lld", (long long)t->i);
   const double b1t = pow(v[1], (double)t->i), b2t = pow(v[2], (double)t->i);
-  SNK_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     Ftml<T> f{IN(T, 0), IN(T, 1), IN(T, 2), IN(T, 3), IN(T, 4), OUT(T), (T)v[0], (T)v[1],
               (T)v[2], (T)v[3], (T)v[4], (T)v[5], (T)v[6], (T)b1t, (T)b2t, v[6] >= 0};
     return launch_flat(c, s, n, f, "update");
@@ -344,7 +344,7 @@ int ftml_forward(sn_call *c) {
 
 int signsgd_forward(sn_call *c) {
   OPT_PROLOGUE(NAMES("lr", "wd"))
-  SNK_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     SignSgd<T> f{IN(T, 0), IN(T, 1), OUT(T), (T)v[0], (T)v[1]};
     return launch_flat(c, s, n, f, "update");
   });
@@ -353,7 +353,7 @@ int signsgd_forward(sn_call *c) {
 
 int signum_forward(sn_call *c) {
   OPT_PROLOGUE(NAMES("lr", "momentum", "wd", "rescale_grad", "clip_gradient", "wd_lh"))
-  SNK_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     Signum<T> f{IN(T, 0), IN(T, 1), IN(T, 2), OUT(T), (T)v[0], (T)v[1], (T)v[2], (T)v[3],
                 (T)v[4], (T)v[5], v[4] >= 0};
     return launch_flat(c, s, n, f, "update");
@@ -363,7 +363,7 @@ int signum_forward(sn_call *c) {
 
 int adagrad_forward(sn_call *c) {
   OPT_PROLOGUE(NAMES("lr", "epsilon", "wd", "rescale_grad", "clip_gradient"))
-  SNK_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     Adagrad<T> f{IN(T, 0), IN(T, 1), IN(T, 2), OUT(T), (T)v[0], (T)v[1], (T)v[2], (T)v[3],
                  (T)v[4], v[4] >= 0};
     return launch_flat(c, s, n, f, "update");
@@ -373,7 +373,7 @@ int adagrad_forward(sn_call *c) {
 
 int adadelta_forward(sn_call *c) {
   OPT_PROLOGUE(NAMES("rho", "epsilon", "wd", "rescale_grad", "clip_gradient"))
-  SNK_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     Adadelta<T> f{IN(T, 0), IN(T, 1), IN(T, 2), IN(T, 3), OUT(T), (T)v[0], (T)v[1], (T)v[2],
                   (T)v[3], (T)v[4], v[4] >= 0};
     return launch_flat(c, s, n, f, "update");

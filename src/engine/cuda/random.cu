@@ -67,7 +67,7 @@ int sample(sn_call *c, double a, double b) {
   cudaStream_t s;
   SN_TRY(begin(c, &s));
   sn_tensor *y = c->out[0];
-  SNK_FLOAT_SWITCH(y->dtype, c, T, {
+  SNC_FLOAT_SWITCH(y->dtype, c, T, {
     Sampler<T, KIND> f{snc::ptr<T>(y), c->seed, a, b};
     return launch_flat(c, s, nelem(y), f, "sampling");
   });
@@ -298,7 +298,7 @@ int dropout_forward(sn_call *c) {
   if (want_mask && nelem(c->out[1]) != mn)
     return host->error(SN_ERR_INTERNAL, "Dropout: the mask output has the wrong size");
   const double scale = 1.0 / pkeep;
-  SNK_FLOAT_SWITCH(xt->dtype, c, T, {
+  SNC_FLOAT_SWITCH(xt->dtype, c, T, {
     const T *x = snc::ptr<T>(xt);
     T *y = want_out ? snc::ptr<T>(c->out[0]) : nullptr;
     T *mask = want_mask ? snc::ptr<T>(c->out[1]) : nullptr;
@@ -337,7 +337,7 @@ int dropout_backward(sn_call *c) {
   SN_TRY(begin(c, &s));
   const sn_tensor *gt = c->ograd[0], *mt = c->out[1];
   const int64_t n = nelem(gt), mn = nelem(mt);
-  SNK_FLOAT_SWITCH(gt->dtype, c, T, {
+  SNC_FLOAT_SWITCH(gt->dtype, c, T, {
     const T *g = snc::ptr<T>(gt), *mask = snc::ptr<T>(mt);
     T *gx = snc::ptr<T>(c->igrad[0]);
     Geom<2> geo;

@@ -135,7 +135,7 @@ int fwd_generic(sn_call *c, int fin) {
   RGeomH<1> g;
   input_geom(&x->shape, mask, g);
   const double scale = fin == FIN_SCALE ? 1.0 / (double)count_reduced(&x->shape, mask) : 1.0;
-  SNK_FLOAT_SWITCH(x->dtype, c, T, {
+  SNC_FLOAT_SWITCH(x->dtype, c, T, {
     const T *xp = snc::ptr<T>(x);
     return reduce_launch<1, R>(c, s, g, LoadOne<T, int32_t>{xp}, LoadOne<T, int64_t>{xp},
                                StoreScaled<T>{snc::ptr<T>(y), scale}, "forward");
@@ -170,7 +170,7 @@ int sum_mean_backward(sn_call *c, bool mean) {
   Geom<2> g;
   in_out_geom(&gx->shape, mask, g);
   const double sc = mean ? 1.0 / (double)count_reduced(&gx->shape, mask) : 1.0;
-  SNK_FLOAT_SWITCH(gx->dtype, c, T, {
+  SNC_FLOAT_SWITCH(gx->dtype, c, T, {
     const T *gp = snc::ptr<T>(c->ograd[0]);
     T *gxp = snc::ptr<T>(gx);
     return launch_map<2>(c, s, g, SumBwd<T, int32_t>{gp, gxp, (T)sc},
@@ -200,7 +200,7 @@ int minmax_backward(sn_call *c) {
   SN_TRY(call_mask(c, &x->shape, mask));
   Geom<2> g;
   in_out_geom(&x->shape, mask, g);
-  SNK_FLOAT_SWITCH(c->igrad[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->igrad[0]->dtype, c, T, {
     const T *gp = snc::ptr<T>(c->ograd[0]), *xp = snc::ptr<T>(x), *op = snc::ptr<T>(c->out[0]);
     T *gxp = snc::ptr<T>(c->igrad[0]);
     return launch_map<2>(c, s, g, MinMaxBwd<T, int32_t>{gp, xp, op, gxp},
@@ -256,7 +256,7 @@ int prod_backward(sn_call *c) {
   int block = 32;
   while (block < 256 && block < h.nred) block <<= 1;
   const unsigned grid = (unsigned)(h.nkept < 65535 ? h.nkept : 65535);
-  SNK_FLOAT_SWITCH(x->dtype, c, T, {
+  SNC_FLOAT_SWITCH(x->dtype, c, T, {
     const T *xp = snc::ptr<T>(x), *gp = snc::ptr<T>(c->ograd[0]);
     T *gxp = snc::ptr<T>(c->igrad[0]);
     if (h.fits32)
@@ -287,7 +287,7 @@ int norm_forward(sn_call *c) {
   RGeomH<1> g;
   input_geom(&x->shape, mask, g);
   const bool ord2 = ord->i == 2;
-  SNK_FLOAT_SWITCH(x->dtype, c, T, {
+  SNC_FLOAT_SWITCH(x->dtype, c, T, {
     const T *xp = snc::ptr<T>(x);
     if (ord2)
       return reduce_launch<1, RSum>(c, s, g, LoadSq<T, int32_t>{xp}, LoadSq<T, int64_t>{xp},
@@ -324,7 +324,7 @@ int norm_backward(sn_call *c) {
   Geom<2> g;
   in_out_geom(&x->shape, mask, g);
   const bool ord2 = ord->i == 2;
-  SNK_FLOAT_SWITCH(c->igrad[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->igrad[0]->dtype, c, T, {
     const T *gp = snc::ptr<T>(c->ograd[0]), *xp = snc::ptr<T>(x), *op = snc::ptr<T>(c->out[0]);
     T *gxp = snc::ptr<T>(c->igrad[0]);
     return launch_map<2>(c, s, g, NormBwd<T, int32_t>{gp, xp, op, gxp, ord2},
@@ -443,7 +443,7 @@ int arg_run(sn_call *c, bool set, int64_t axis, bool want_max) {
   if (outer * M * inner == 0) return SN_OK;
   if (c->out[0]->dtype != c->in[0]->dtype)
     return host->error(SN_ERR_TYPE, "%s (GPU): input and output dtypes differ", op_name(c));
-  SNK_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     const T *xp = snc::ptr<T>(c->in[0]);
     T *op = snc::ptr<T>(c->out[0]);
     if (inner == 1 && (M >= 64 || outer < 4096)) {

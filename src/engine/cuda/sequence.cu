@@ -176,7 +176,7 @@ int mask_run(sn_call *c, const sn_tensor *src, sn_tensor *dst, bool backward) {
   const sn_pval *value;
   SN_TRY(get_param(c, "value", &value));
   const int64_t n = nelem(src);
-  SNK_FLOAT_SWITCH(src->dtype, c, T, {
+  SNC_FLOAT_SWITCH(src->dtype, c, T, {
     if (!use_len) return copy_async(c, s, snc::data(dst), snc::data(src), (size_t)n * sizeof(T));
     MaskFn<T> f{snc::ptr<T>(src), snc::ptr<T>(dst), LenSrc{snc::data(c->in[1]), (int)c->in[1]->dtype},
                 v, backward ? (T)0 : (T)value->f};
@@ -225,7 +225,7 @@ int last_run(sn_call *c, bool backward) {
   SN_TRY(check_lengths(c, use_len, v.nb));
   if (use_len) SN_TRY(validate_lengths(c, s, v.nb, 1, v.tlen));
   const LenSrc len{use_len ? snc::data(c->in[1]) : nullptr, use_len ? (int)c->in[1]->dtype : 0};
-  SNK_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     if (backward) {
       SN_TRY(zero_tensor(c, s, c->igrad[0]));
       LastFn<T, true> f{snc::ptr<T>(c->ograd[0]), snc::ptr<T>(c->igrad[0]), len, v, use_len};

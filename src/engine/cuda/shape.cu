@@ -177,7 +177,7 @@ int strided_sum(const sn_call *c, cudaStream_t s, int nd, const int64_t *n, cons
   for (int i = 0; i < nd; i++) stt[0][i] = st[i];
   RGeomH<1> g;
   rgeom_make<1>(nd, n, stt, red, g);
-  SNK_FLOAT_SWITCH(dt, c, T, {
+  SNC_FLOAT_SWITCH(dt, c, T, {
     const T *sp = (const T *)src;
     return reduce_launch<1, RSum>(c, s, g, LoadOne<T, int32_t>{sp}, LoadOne<T, int64_t>{sp},
                                   StoreScaled<T>{(T *)dst, 1.0}, "gradient sum");
@@ -1140,7 +1140,7 @@ int pad_forward(sn_call *c) {
   double cv;
   SN_TRY(pad_check(c, &c->in[0]->shape, &g, &mode, &cv));
   const int64_t n = g.planes * g.out[0] * g.out[1] * g.out[2];
-  SNK_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->in[0]->dtype, c, T, {
     PadFwd<T> f{g, mode, (T)cv, snc::ptr<T>(c->in[0]), snc::ptr<T>(c->out[0])};
     return launch_flat(c, s, n, f, "forward");
   });
@@ -1156,7 +1156,7 @@ int pad_backward(sn_call *c) {
   double cv;
   SN_TRY(pad_check(c, &c->igrad[0]->shape, &g, &mode, &cv));
   const int64_t n = g.planes * g.in[0] * g.in[1] * g.in[2];
-  SNK_FLOAT_SWITCH(c->ograd[0]->dtype, c, T, {
+  SNC_FLOAT_SWITCH(c->ograd[0]->dtype, c, T, {
     PadBwd<T> f{g, mode, snc::ptr<T>(c->ograd[0]), snc::ptr<T>(c->igrad[0])};
     return launch_flat(c, s, n, f, "backward");
   });
@@ -1255,7 +1255,7 @@ int nearest_forward(sn_call *c, bool sum_mode) {
     const int64_t N = in->shape.dim[0], C = in->shape.dim[1], H = in->shape.dim[2],
                   W = in->shape.dim[3];
     const int64_t sh = OH / H, sw = OW / W;
-    SNK_FLOAT_SWITCH(in->dtype, c, T, {
+    SNC_FLOAT_SWITCH(in->dtype, c, T, {
       NearestFwd<T> f{snc::ptr<T>(in), snc::ptr<T>(out), C, H, W, OC, OH, OW,
                       sum ? 0 : coff, sh, sw, sum && k > 0};
       SN_TRY(launch_flat(c, s, N * C * OH * OW, f, "forward"));
@@ -1289,7 +1289,7 @@ int nearest_backward(sn_call *c, bool sum_mode) {
       sn_tensor *ig = c->igrad[k];
       const int64_t H = ig->shape.dim[2], W = ig->shape.dim[3];
       const int64_t sh = OH / H, sw = OW / W;
-      SNK_FLOAT_SWITCH(og->dtype, c, T, {
+      SNC_FLOAT_SWITCH(og->dtype, c, T, {
         NearestBwd<T> f{snc::ptr<T>(og), snc::ptr<T>(ig), C, H, W, OC, OH, OW,
                         sum ? 0 : coff, sh, sw};
         SN_TRY(launch_flat(c, s, N * C * H * W, f, "backward"));
@@ -1390,7 +1390,7 @@ int bilinear_forward(sn_call *c) {
   const int64_t N = in->shape.dim[0], C = in->shape.dim[1], H = in->shape.dim[2],
                 W = in->shape.dim[3], OH = out->shape.dim[2], OW = out->shape.dim[3];
   const int64_t K = bil_kernel(sc), pad = bil_pad(sc);
-  SNK_FLOAT_SWITCH(in->dtype, c, T, {
+  SNC_FLOAT_SWITCH(in->dtype, c, T, {
     BilinearFwd<T> f{snc::ptr<T>(in), snc::ptr<T>(wt), snc::ptr<T>(out), C, H, W, OH, OW, K, pad, sc};
     return launch_flat(c, s, N * C * OH * OW, f, "forward");
   });
@@ -1408,7 +1408,7 @@ int bilinear_backward(sn_call *c) {
   const int64_t N = in->shape.dim[0], C = in->shape.dim[1], H = in->shape.dim[2],
                 W = in->shape.dim[3], OH = og->shape.dim[2], OW = og->shape.dim[3];
   const int64_t K = bil_kernel(sc), pad = bil_pad(sc);
-  SNK_FLOAT_SWITCH(og->dtype, c, T, {
+  SNC_FLOAT_SWITCH(og->dtype, c, T, {
     if (c->req[0] != SN_REQ_NULL) {
       BilinearBwdData<T> f{snc::ptr<T>(og), snc::ptr<T>(wt), snc::ptr<T>(c->igrad[0]), C, H, W,
                            OH, OW, K, pad, sc};
