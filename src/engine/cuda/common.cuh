@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #ifdef SN_HAVE_CUDNN
 #include <cudnn.h>
 #endif
@@ -120,6 +121,66 @@ inline const char *shape_str(const sn_shape *s, char *buf, size_t n) {
     k += (size_t)snprintf(buf + k, n - k, i ? ", %lld" : "%lld", (long long)s->dim[i]);
   if (k < n) snprintf(buf + k, n - k, s->ndim == 1 ? ",)" : ")");
   return buf;
+}
+
+// ---- helpers every kernel family uses (kernels.cuh, nn_common.cuh) ----
+// An op parameter by name (the engine fills p->v[i] for schema entry
+// p->op->params[i]; by name, the GPU kernels do not depend on the order of
+// the CPU file's schema table); *spec, when asked, gets its schema entry.
+inline const sn_pval *param(const sn_call *c, const char *name, const sn_param_spec **spec = nullptr) {
+  const sn_params *p = c ? c->p : nullptr;
+  if (!p || !p->op || !p->op->params) return nullptr;
+  for (int i = 0; i < p->op->nparams && i < p->n && i < SN_MAX_PARAMS; i++)
+    if (p->op->params[i].name && strcmp(p->op->params[i].name, name) == 0) {
+      if (spec) *spec = &p->op->params[i];
+      return &p->v[i];
+    }
+  return nullptr;
+}
+
+// The device and stream of a call.
+inline int begin(const sn_call *c, cudaStream_t *s) {
+  if (c->dev.type != SN_DEV_GPU)
+    return host->error(SN_ERR_INTERNAL, "%s: GPU kernel called for a non-GPU device", op_name(c));
+  SN_TRY(snc::set_device(c->dev.id));
+  return snc::stream(c->dev.id, s);
+}
+
+// Reports a failed launch (bad configuration, sticky errors).
+inline int check_launch(const sn_call *c, const char *what) {
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) {
+    char buf[160];
+    snprintf(buf, sizeof buf, "%s: %s kernel launch", op_name(c), what);
+    return snc::cuda_error(e, c->dev.id, buf);
+  }
+  return SN_OK;
+}
+
+// Whether the stream is being captured into a CUDA graph.
+inline bool capturing(cudaStream_t s) {
+  cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(s, &st) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return st != cudaStreamCaptureStatusNone;
+}
+
+// Stream-ordered device copies and zero fills.
+inline int copy_async(const sn_call *c, cudaStream_t s, void *dst, const void *src, size_t bytes) {
+  if (bytes == 0 || dst == src) return SN_OK;
+  SNC_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s), c->dev.id,
+            "GPU copy (cudaMemcpyAsync)");
+  return SN_OK;
+}
+inline int zero_async(const sn_call *c, cudaStream_t s, void *dst, size_t bytes) {
+  if (bytes == 0 || !dst) return SN_OK;
+  SNC_CHECK(cudaMemsetAsync(dst, 0, bytes, s), c->dev.id, "GPU zero fill (cudaMemsetAsync)");
+  return SN_OK;
+}
+inline int zero_tensor(const sn_call *c, cudaStream_t s, const sn_tensor *t) {
+  return t && t->st ? zero_async(c, s, snc::data(t), nbytes(t)) : SN_OK;
 }
 
 // Runs the body (the remaining arguments) with T typedef'd to the C type of

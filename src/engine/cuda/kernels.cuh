@@ -40,6 +40,13 @@ using snc::nbytes;
 using snc::nelem;
 using snc::op_name;
 using snc::shape_str;
+using snc::begin;
+using snc::capturing;
+using snc::check_launch;
+using snc::copy_async;
+using snc::param;
+using snc::zero_async;
+using snc::zero_tensor;
 
 // C-contiguous strides (elements) of a shape.
 inline void strides_of(const sn_shape *s, int64_t *st) {
@@ -50,19 +57,9 @@ inline void strides_of(const sn_shape *s, int64_t *st) {
   }
 }
 
-// ---- parameters, looked up by name in the op's schema ----
-// The engine fills p->v[i] for the schema entry p->op->params[i]; looking
-// the index up by name keeps the GPU kernels independent of the order of the
-// CPU file's schema table.
-inline const sn_pval *param(const sn_call *c, const char *name) {
-  const sn_params *p = c ? c->p : nullptr;
-  if (!p || !p->op || !p->op->params) return nullptr;
-  for (int i = 0; i < p->op->nparams && i < p->n && i < SN_MAX_PARAMS; i++)
-    if (p->op->params[i].name && strcmp(p->op->params[i].name, name) == 0) return &p->v[i];
-  return nullptr;
-}
+// ---- parameters, looked up by name in the op's schema (snc::param) ----
 
-// Same, as a status: SN_ERR_INTERNAL naming the op when the schema has no
+// As a status: SN_ERR_INTERNAL naming the op when the schema has no
 // such parameter (the GPU kernel and the CPU op disagree).
 inline int get_param(const sn_call *c, const char *name, const sn_pval **out) {
   *out = param(c, name);
@@ -72,58 +69,13 @@ inline int get_param(const sn_call *c, const char *name, const sn_pval **out) {
   return SN_OK;
 }
 
-// ---- launching ----
-
-// Makes the call's device current and returns its stream.
-inline int begin(const sn_call *c, cudaStream_t *s) {
-  if (c->dev.type != SN_DEV_GPU)
-    return host->error(SN_ERR_INTERNAL, "%s: GPU kernel called for a non-GPU device", op_name(c));
-  SN_TRY(snc::set_device(c->dev.id));
-  return snc::stream(c->dev.id, s);
-}
-
-// Reports a failed launch (bad configuration, sticky errors).
-inline int check_launch(const sn_call *c, const char *what) {
-  cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) {
-    char buf[160];
-    snprintf(buf, sizeof buf, "%s: %s kernel launch", op_name(c), what);
-    return snc::cuda_error(e, c->dev.id, buf);
-  }
-  return SN_OK;
-}
+// ---- launching (begin, check_launch, capturing, copies: common.cuh) ----
 
 inline unsigned grid_for(int64_t n, int block = SNK_BLOCK) {
   int64_t g = (n + block - 1) / block;
   if (g < 1) g = 1;
   if (g > 8192) g = 8192;  // grid-stride loops cover the rest
   return (unsigned)g;
-}
-
-// Whether the stream is being captured into a CUDA graph.
-inline bool capturing(cudaStream_t s) {
-  cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
-  if (cudaStreamIsCapturing(s, &st) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return false;
-  }
-  return st != cudaStreamCaptureStatusNone;
-}
-
-// Asynchronous copy / zero on the call's stream (capturable).
-inline int copy_async(const sn_call *c, cudaStream_t s, void *dst, const void *src, size_t bytes) {
-  if (bytes == 0 || dst == src) return SN_OK;
-  SNC_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s), c->dev.id,
-            "GPU copy (cudaMemcpyAsync)");
-  return SN_OK;
-}
-inline int zero_async(const sn_call *c, cudaStream_t s, void *dst, size_t bytes) {
-  if (bytes == 0 || !dst) return SN_OK;
-  SNC_CHECK(cudaMemsetAsync(dst, 0, bytes, s), c->dev.id, "GPU zero fill (cudaMemsetAsync)");
-  return SN_OK;
-}
-inline int zero_tensor(const sn_call *c, cudaStream_t s, const sn_tensor *t) {
-  return t ? zero_async(c, s, snc::data(t), nbytes(t)) : SN_OK;
 }
 
 // Float dispatch: SNC_FLOAT_SWITCH (common.cuh).

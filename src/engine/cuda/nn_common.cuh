@@ -44,6 +44,13 @@ using snc::nbytes;
 using snc::nelem;
 using snc::op_name;
 using snc::shape_str;
+using snc::begin;
+using snc::capturing;
+using snc::check_launch;
+using snc::copy_async;
+using snc::param;
+using snc::zero_async;
+using snc::zero_tensor;
 
 // Reading an environment switch once: "1", "true", "TRUE", "yes" are on.
 inline bool env_on(const char *name, bool dflt) {
@@ -84,20 +91,7 @@ inline int cudnn_error(cudnnStatus_t s, int dev, const char *what) {
     if (snn_b_ != CUBLAS_STATUS_SUCCESS) return snc::cublas_error(snn_b_, (dev), (what)); \
   } while (0)
 
-// ---- parameters, looked up by name in the op's schema ----
-// The engine fills p->v[i] for the schema entry p->op->params[i]; looking
-// the index up by name keeps the GPU kernels independent of the order of the
-// CPU files' schema tables.
-inline const sn_pval *param(const sn_call *c, const char *name, const sn_param_spec **spec = nullptr) {
-  const sn_params *p = c ? c->p : nullptr;
-  if (!p || !p->op || !p->op->params) return nullptr;
-  for (int i = 0; i < p->op->nparams && i < p->n && i < SN_MAX_PARAMS; i++)
-    if (p->op->params[i].name && strcmp(p->op->params[i].name, name) == 0) {
-      if (spec) *spec = &p->op->params[i];
-      return &p->v[i];
-    }
-  return nullptr;
-}
+// ---- parameters, looked up by name in the op's schema (snc::param) ----
 
 inline int missing_param(const sn_call *c, const char *name) {
   return host->error(SN_ERR_INTERNAL, "%s (GPU): the op has no parameter '%s'", op_name(c), name);
@@ -171,25 +165,7 @@ inline int p_enum(const sn_call *c, const char *name, const char *const *names, 
                      name, (int)len, s);
 }
 
-// ---- launching ----
-
-// Makes the call's device current and returns its stream.
-inline int begin(const sn_call *c, cudaStream_t *s) {
-  if (c->dev.type != SN_DEV_GPU)
-    return host->error(SN_ERR_INTERNAL, "%s: GPU kernel called for a non-GPU device", op_name(c));
-  SN_TRY(snc::set_device(c->dev.id));
-  return snc::stream(c->dev.id, s);
-}
-
-inline int check_launch(const sn_call *c, const char *what) {
-  cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) {
-    char buf[160];
-    snprintf(buf, sizeof buf, "%s: %s kernel launch", op_name(c), what);
-    return snc::cuda_error(e, c->dev.id, buf);
-  }
-  return SN_OK;
-}
+// ---- launching (begin, check_launch, capturing, copies: common.cuh) ----
 
 inline unsigned grid_for(int64_t n, int block = SNN_BLOCK) {
   int64_t g = (n + block - 1) / block;
@@ -213,29 +189,7 @@ inline int sm_count(int dev) {
   return n;
 }
 
-inline bool capturing(cudaStream_t s) {
-  cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
-  if (cudaStreamIsCapturing(s, &st) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return false;
-  }
-  return st != cudaStreamCaptureStatusNone;
-}
 
-inline int copy_async(const sn_call *c, cudaStream_t s, void *dst, const void *src, size_t bytes) {
-  if (bytes == 0 || dst == src) return SN_OK;
-  SNC_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s), c->dev.id,
-            "GPU copy (cudaMemcpyAsync)");
-  return SN_OK;
-}
-inline int zero_async(const sn_call *c, cudaStream_t s, void *dst, size_t bytes) {
-  if (bytes == 0 || !dst) return SN_OK;
-  SNC_CHECK(cudaMemsetAsync(dst, 0, bytes, s), c->dev.id, "GPU zero fill (cudaMemsetAsync)");
-  return SN_OK;
-}
-inline int zero_tensor(const sn_call *c, cudaStream_t s, const sn_tensor *t) {
-  return t && t->st ? zero_async(c, s, snc::data(t), nbytes(t)) : SN_OK;
-}
 
 // Requests other than NULL write (ADD only reaches ops with SN_OP_HANDLES_ADD).
 inline bool wants(const sn_call *c, int k) { return c->req && c->req[k] != SN_REQ_NULL; }
